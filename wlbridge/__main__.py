@@ -1,0 +1,3 @@
+from wlbridge.cli import main
+
+raise SystemExit(main())
