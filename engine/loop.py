@@ -1,0 +1,902 @@
+"""NetTrain's training loop on a torch module: rounds, batches, validation, stopping, results.
+
+`train(module, data, config)` runs the setup of reference §9.5.1 and the per-batch order of
+§9.5.2, times the phases of §4.3 with `engine.timings.PhaseTimer`, emits the channels of §3
+through `engine.events.Events`, and returns a `TrainResult` of plain Python values that
+`wlbridge.results` turns into NetTrain's properties.
+
+The *training module* is any ``torch.nn.Module`` called as ``module(inputs, lengths)`` with
+``inputs: dict[port, Tensor]`` (batch first) and ``lengths: dict[int, Tensor]`` (LengthVar id ->
+true lengths); it returns a dict of **per-example** losses by loss port (shape ``[B]`` or
+``[B, ...]``, averaged over the extra axes) and, optionally, measurement tensors whose key
+starts with ``"$"`` — ``"$ErrorRate"`` holds per-example 0/1 errors (cross-entropy "Index").
+`engine.losses.attach_losses` builds such a module from a net; tests may pass any module.
+
+Why the loop is shaped as it is (the ≤ 3 % overhead target): the §7.1 permutation is fixed for
+the run, so every batch is gathered once before the loop and "gen" is a list lookup; the only
+per-batch host sync is the one loss read; error counts stay on the device until a round ends.
+
+Divergence (NaN/Inf loss or weights) is reported with `warnings.warn` of `TrainingWarning`
+whose text is ``NetTrain::arrdiv: ...``; KeyboardInterrupt stops like NetTrain's first abort
+(reason ``"Aborted"``, the result so far returned).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine import batching
+from engine.errors import EngineError
+from engine.events import Events, Symbol
+from engine.intervals import Trigger, normalise
+from engine.optim import WolframOptimizer, resolve_method
+from engine.spec import Dataset, EncoderSpec, Interval, LengthVar, TrainConfig
+from engine.stopping import EarlyStopping
+from engine.timings import PhaseTimer, TimingLogSchedule
+
+Path = tuple[str, ...]
+PRECISIONS = {"Real32": torch.float32, "Real64": torch.float64, "Real16": torch.float16,
+              "Mixed": torch.float32}
+DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2}
+AUTOMATIC_ROUND_SECONDS = 20.0
+
+
+class TrainingWarning(UserWarning):
+    """A NetTrain message during training (``NetTrain::arrdiv: ...``); training goes on or
+    stops, but no exception is raised."""
+
+
+@dataclass
+class TrainResult:
+    """Everything NetTrain's properties (reference §9.10) are computed from, Wolfram-free."""
+
+    module: torch.nn.Module
+    final_state: dict[str, torch.Tensor]
+    batch_losses: list[float] = field(default_factory=list)
+    round_losses: list[float] = field(default_factory=list)
+    round_measurements: list[dict[str, float]] = field(default_factory=list)
+    round_loss_quartiles: list[tuple[float, float, float]] = field(default_factory=list)
+    validation_losses: list[float] = field(default_factory=list)
+    validation_measurements: list[dict[str, float]] = field(default_factory=list)
+    validation_positions: list[int] = field(default_factory=list)
+    round_positions: list[int] = field(default_factory=list)
+    best_validation_round: int | None = None
+    reason: str = "MaxTrainingRounds"
+    total_rounds: int = 0
+    total_batches: int = 0
+    batch_size: int = 0
+    batches_per_round: int = 0
+    examples_processed: int = 0
+    training_examples: int = 0
+    validation_examples: int = 0
+    total_time: float = 0.0
+    mean_batches_per_second: float = 0.0
+    mean_examples_per_second: float = 0.0
+    initial_learning_rate: float = 0.0
+    final_learning_rate: float = 0.0
+    method: str = "ADAM"
+    target_device: str = "cpu"
+    learning_rate_multipliers: dict[Path, float] = field(default_factory=dict)
+    optimizer_steps: int = 0
+    timings: dict[str, Any] = field(default_factory=dict)
+    permutation: np.ndarray | None = None
+    max_training_rounds: float = 0
+
+
+class _LazyInfo(dict):
+    """The TrainingProgressFunction association; zero-argument `_Lazy` values (the net, the
+    weights) are computed on first access only, so an unused key costs nothing."""
+
+    def __getitem__(self, key: str) -> Any:
+        v = dict.__getitem__(self, key)
+        if isinstance(v, _Lazy):
+            v = v.fn()
+            self[key] = v
+        return v
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+
+@dataclass
+class _Lazy:
+    fn: Callable[[], Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# Setup helpers
+
+
+def _device(name: str) -> torch.device:
+    """TargetDevice → torch device; ``invtrgdev`` when CUDA is asked for but absent."""
+    key = (name or "cpu").lower()
+    if key == "cpu":
+        return torch.device("cpu")
+    if key in ("gpu", "cuda") or key.startswith("cuda:") or key.startswith("gpu"):
+        if not torch.cuda.is_available():
+            raise EngineError("invtrgdev", f"TargetDevice -> {name!r} is not available: no CUDA "
+                              "GPU was found; use TargetDevice -> \"CPU\".", "General")
+        index = int(key.split(":")[1]) if ":" in key else 0
+        if index >= torch.cuda.device_count():
+            raise EngineError("invtrgdev", f"TargetDevice -> {name!r}: there are only "
+                              f"{torch.cuda.device_count()} CUDA devices.", "General")
+        return torch.device("cuda", index)
+    raise EngineError("invtrgdev", f"TargetDevice -> {name!r} should be \"CPU\" or a GPU.",
+                      "General")
+
+
+def _dtype(precision: str) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise EngineError("badwp", "Setting of WorkingPrecision should be either Automatic, "
+                          f"\"Real32\", \"Mixed\", or \"Real64\", not {precision!r}.", "General")
+    return PRECISIONS[precision]
+
+
+def _inner(module: torch.nn.Module, attr: str) -> Any:
+    """``attr`` of the training module or of the net it wraps (``.net`` / ``.module``)."""
+    for m in (module, getattr(module, "net", None), getattr(module, "module", None)):
+        if m is not None and hasattr(m, attr):
+            return getattr(m, attr)
+    return None
+
+
+def _arrays(module: torch.nn.Module) -> dict[Path, torch.Tensor]:
+    """The module's trainable arrays by path, in Wolfram's canonical order when it knows it."""
+    trainable = _inner(module, "trainable_arrays")
+    if trainable is not None:
+        return {(tuple(k) if not isinstance(k, str) else tuple(k.split("/"))): v
+                for k, v in trainable().items()}
+    return {tuple(n.split(".")): p for n, p in module.named_parameters()}
+
+
+def _multiplier(rules: list[tuple[Path, float]], own: dict[Path, float], path: Path) -> float:
+    """LearningRateMultipliers: the first option rule whose path is a prefix of ``path`` wins;
+    then the multiplier written on the layer or container in the net; default 1."""
+    for prefix, r in rules:
+        if path[: len(prefix)] == tuple(prefix):
+            return float(r)
+    return float(own.get(path, 1.0))
+
+
+def _encode(port: str, values: Any, encoder: EncoderSpec | None) -> Any:
+    """A column as numbers: run the port's encoder (engine.encoders) on raw values."""
+    if encoder is None:
+        return values
+    from engine.encoders import encode_column
+
+    return encode_column(encoder, values)
+
+
+def _length_ids(module: torch.nn.Module) -> dict[str, int]:
+    types = getattr(module, "input_types", None) or {}
+    out = {}
+    for port, t in types.items():
+        dims = getattr(t, "dims", None) or ()
+        for d in dims:
+            if isinstance(d, LengthVar):
+                out[port] = d.id
+                break
+    return out
+
+
+class _Columns:
+    """Encoded columns on the device; fixed columns as one tensor, sequences as arrays."""
+
+    def __init__(self, data: Dataset, module: torch.nn.Module, encoders: dict[str, EncoderSpec],
+                 device: torch.device, dtype: torch.dtype):
+        self.fixed: dict[str, torch.Tensor] = {}
+        self.seqs: dict[str, list[np.ndarray]] = {}
+        self.length_ids = _length_ids(module)
+        for port, col in data.columns.items():
+            col = _encode(port, col, encoders.get(port))
+            arr = _as_array(col)
+            if arr is None:
+                self.seqs[port] = [np.asarray(x) for x in col]
+                continue
+            t = torch.from_numpy(arr)
+            t = t.to(dtype) if t.is_floating_point() else t.long()
+            self.fixed[port] = t.to(device)
+        self.device = device
+        self.dtype = dtype
+        self.n = len(data)
+
+    def lengths(self) -> dict[int, np.ndarray] | None:
+        """Per-example lengths by LengthVar id, for bucketing (None for fixed-size data)."""
+        if not self.seqs:
+            return None
+        out: dict[int, np.ndarray] = {}
+        for port, seq in self.seqs.items():
+            lid = self.length_ids.get(port, 0)
+            lens = np.fromiter((len(s) for s in seq), dtype=np.int64, count=len(seq))
+            if lid in out and not np.array_equal(out[lid], lens):
+                bad = int(np.flatnonzero(out[lid] != lens)[0]) + 1
+                raise EngineError("incseqlen", f"example {bad}: inputs sharing a length have "
+                                  "different sequence lengths.")
+            out[lid] = lens
+        return out
+
+    def batch(self, idx: np.ndarray) -> tuple[dict[str, torch.Tensor], dict[int, torch.Tensor]]:
+        """The inputs and lengths of the examples ``idx`` (0-based), ready for the module."""
+        ti = torch.from_numpy(np.ascontiguousarray(idx)).to(self.device)
+        inputs = {p: t.index_select(0, ti) for p, t in self.fixed.items()}
+        lengths: dict[int, torch.Tensor] = {}
+        for port, seq in self.seqs.items():
+            chosen = [seq[i] for i in idx]
+            key = batching.bucket_key([len(s) for s in chosen])[0]
+            padded, lens = batching.pad_batch(chosen, key)
+            if padded.is_floating_point():
+                padded = padded.to(self.dtype)
+            inputs[port] = padded.to(self.device)
+            lengths[self.length_ids.get(port, 0)] = lens.to(self.device)
+        return inputs, lengths
+
+
+def _as_array(col: Any) -> np.ndarray | None:
+    """A numeric numpy array for a fixed-shape column, None for ragged/sequence columns."""
+    if isinstance(col, np.ndarray) and col.dtype != object:
+        return np.ascontiguousarray(col)
+    if isinstance(col, torch.Tensor):
+        return col.detach().cpu().numpy()
+    try:
+        arr = np.asarray(col)
+    except ValueError:
+        return None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        return None
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.float32)
+    return arr
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _losses(out: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Total per-batch loss (sum over ports of the batch means) and the per-example errors."""
+    total = None
+    err = None
+    for k, v in out.items():
+        if k[:1] == "$":
+            if k == "$ErrorRate":
+                err = v
+            continue
+        m = v.mean()
+        total = m if total is None else total + m
+    if total is None:
+        raise EngineError("noloss", "the training net has no loss output.")
+    return total, err
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+class _Loop:
+    """One NetTrain run; attributes are the live state callbacks and results read."""
+
+    def __init__(self, module: torch.nn.Module, data: Dataset, config: TrainConfig,
+                 encoders: dict[str, EncoderSpec] | None, events: Events | None,
+                 net_factory: Callable[[torch.nn.Module], Any] | None, reporter: Any):
+        self.cfg = config
+        self.events = events or Events(config.listeners)
+        self.net_factory = net_factory
+        self.reporter = reporter
+        self.device = _device(config.target_device)
+        self.dtype = _dtype(config.working_precision)
+        if config.working_precision == "Mixed" and self.device.type != "cuda":
+            raise EngineError("nninvmixed", "WorkingPrecision -> \"Mixed\" needs a GPU "
+                              "TargetDevice.", "General")
+        if len(data) == 0:
+            raise EngineError("nodata", "the training data contains no examples.")
+        if config.random_seed is not None:
+            torch.manual_seed(config.random_seed)
+            self.rng = np.random.default_rng(config.random_seed)
+        else:
+            self.rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+        self.module = module.to(self.device, self.dtype)
+        self.module.train()
+        encoders = encoders or {}
+        self.cols = _Columns(data, self.module, encoders, self.device, self.dtype)
+        self.val_cols = None
+        if isinstance(config.validation_set, Dataset):
+            if len(config.validation_set) == 0:
+                raise EngineError("nodata", "the ValidationSet contains no examples.")
+            self.val_cols = _Columns(config.validation_set, self.module, encoders,
+                                     self.device, self.dtype)
+        lengths = self.cols.lengths()
+        n = self.cols.n
+        bs = config.batch_size or (32 if lengths else 64)
+        self.batch_size = bs = max(1, min(bs, n))
+        self.events.emit("Trainer", lambda: ("ToNetTrainerStarted", bs,
+                                            self._context(), DTYPE_CODES[self.dtype],
+                                            config.method.name))
+        if lengths:
+            perm = batching.make_permutation(np.stack([lengths[k] for k in sorted(lengths)], 1),
+                                             bs, config.sequence_bucketing_partitions, self.rng)
+        else:
+            perm = batching.plain_permutation(n, bs, self.rng)
+        self.events.emit("Permutation", "Training")
+        if self.events.active("Permutation"):
+            for p in batching.permutation_log_payloads("Training", lengths, perm)[1:]:
+                self.events.emit("Permutation", p)
+        self.permutation = perm
+        self.val_batches: list | None = None
+        self.validation_examples = 0
+        vs = config.validation_set
+        if isinstance(vs, float):
+            k = math.floor(vs * len(perm))
+            if not 0 < vs < 1 or k < 1 or k >= len(perm):
+                raise EngineError("invvsfrac", f"ValidationSet -> Scaled[{vs}] should leave at "
+                                  f"least one whole batch for training and take at least one "
+                                  f"for validation; there are {len(perm)} batches of {bs}.")
+            val_idx = perm[len(perm) - k:].reshape(-1)
+            perm = perm[: len(perm) - k]
+            self.validation_examples = len(np.unique(val_idx))
+            self.val_batches = [self.cols.batch(val_idx[i:i + bs]) + (None,)
+                                for i in range(0, len(val_idx), bs)]
+        elif self.val_cols is not None:
+            vn = self.val_cols.n
+            order, valid = batching.validation_order(None, min(bs, vn), vn)
+            self.events.emit("Permutation", "Validation")
+            self.events.emit("Permutation", ("PermutationCompressed", None))
+            self.validation_examples = vn
+            self.val_batches = [self.val_cols.batch(o) + (torch.from_numpy(m).to(self.device),)
+                                for o, m in zip(order, valid, strict=True)]
+        self.train_perm = perm
+        self.bpr = len(perm)
+        self.training_examples = len(np.unique(perm)) if self.val_batches is not None and \
+            isinstance(vs, float) else n
+        # Every batch gathered once: the assignment of examples to batches is fixed (§7.1).
+        self.batches = [self.cols.batch(row) for row in perm]
+        self.events.emit("Plan", lambda: ("ToNetPlan", {k: int(v.max()) for k, v in
+                                                        (lengths or {}).items()}, None))
+        # Arrays, multipliers, freezing.
+        all_arrays = _arrays(self.module)
+        own_fn = _inner(self.module, "lr_multipliers")
+        own = own_fn() if own_fn is not None else {}
+        self.multipliers = {p: _multiplier(config.learning_rate_multipliers, own, p)
+                            for p in all_arrays}
+        self.arrays = {p: a for p, a in all_arrays.items() if self.multipliers[p] != 0}
+        for p, a in all_arrays.items():
+            if self.multipliers[p] == 0:
+                a.requires_grad_(False)
+        self.method = resolve_method(config.method, config.learning_rate)
+        self.timer = PhaseTimer()
+        self.timing_log = TimingLogSchedule(10.0)
+
+    def _context(self) -> int:
+        return 1 if self.device.type == "cpu" else 2 + (self.device.index or 0)
+
+    # -- setup that needs the optimizer ---------------------------------------------------------
+
+    def _automatic_rounds(self) -> int:
+        """MaxTrainingRounds -> Automatic: about 20 s of training, 10…10,000 rounds (§9.5.1).
+
+        The steps are timed on a deep copy of the module with its own optimizer, so the
+        weights that training starts from are untouched (NetTrain's timing steps change them).
+        """
+        clone = copy.deepcopy(self.module)
+        arrays = {p: a for p, a in _arrays(clone).items() if self.multipliers.get(p, 1) != 0}
+        opt = WolframOptimizer(self.method, arrays, self.multipliers)
+        inputs, lengths = self.batches[0]
+        best = math.inf
+        repeats = 1
+        i = 0
+        while i < repeats:
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            loss, _ = _losses(clone(inputs, lengths))
+            loss.backward()
+            opt.step()
+            loss.item()
+            t = time.perf_counter() - t0
+            if i == 0:  # NetTrain's repeats: more when a step is very short
+                repeats = 1 + (50 if t < 1e-3 else 10 if t < 1e-2 else 3 if t < 5e-2 else
+                               1 if t < 0.25 else 0)
+            best = min(best, t)
+            i += 1
+        round_time = max(best, 1e-9) * self.bpr
+        return int(min(max(math.ceil(AUTOMATIC_ROUND_SECONDS / round_time), 10), 10000))
+
+    # -- one run --------------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        cfg, ev = self.cfg, self.events
+        if cfg.max_training_rounds is not None:
+            max_rounds: float = cfg.max_training_rounds
+        elif cfg.time_goal is not None:
+            max_rounds = math.inf
+        elif cfg.max_training_batches is not None:
+            max_rounds = math.ceil(cfg.max_training_batches / self.bpr)
+        else:
+            max_rounds = self._automatic_rounds()
+        total = max_rounds * self.bpr
+        if cfg.max_training_batches is not None:
+            total = min(total, cfg.max_training_batches)
+        self.max_rounds, self.total = max_rounds, total
+        ev.emit("Trainer", "CreatingOptimizer")
+        self.opt = WolframOptimizer(self.method, self.arrays, self.multipliers, total_steps=total)
+        ev.emit("Trainer", "ToNetTrainerFinished")
+        ev.emit("Executor", lambda: (Symbol("NetExecutorCreate"),
+                                     {p: (self.batch_size, *t.shape[1:])
+                                      for p, t in self.batches[0][0].items()},
+                                     self._context(), DTYPE_CODES[self.dtype], 0))
+        r = self.result = TrainResult(
+            module=self.module, final_state={}, batch_size=self.batch_size,
+            batches_per_round=self.bpr, training_examples=self.training_examples,
+            validation_examples=self.validation_examples, method=self.method.name,
+            target_device=cfg.target_device, initial_learning_rate=self.opt.current_rate(1),
+            learning_rate_multipliers=dict(self.multipliers), permutation=self.train_perm,
+            max_training_rounds=max_rounds)
+        if not self.arrays:
+            warnings.warn(TrainingWarning("NetTrain::netfrozen: all arrays of the net are "
+                                          "frozen; the net is returned unchanged."), stacklevel=3)
+            r.reason = "MaxTrainingRounds"
+            r.final_state = _state(self.module)
+            return r
+        # Periodic functions (§9.6)
+        iv = lambda i: normalise(i, self.bpr, total)  # noqa: E731
+        self.val_trigger = Trigger(iv(cfg.validation_interval)) if self.val_batches else None
+        self.callbacks = [(c, Trigger(iv(c.interval or Interval(rounds=1))) if not c.events
+                           else None) for c in cfg.training_progress_function]
+        self.stopper = (EarlyStopping(cfg.training_stopping_criterion)
+                        if cfg.training_stopping_criterion else None)
+        if self.stopper and not self.val_batches:
+            warnings.warn(TrainingWarning("NetTrain::novalidation: no ValidationSet is given; "
+                                          "the stopping criterion uses round measurements."),
+                          stacklevel=3)
+        self.best_key: tuple | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.finite_state = _state(self.module)
+        self.event_name: str | None = None
+        self.round, self.batch, self.abs_batch = 1, 0, 0
+        self.stop_reason: str | None = None
+        self.rate_ema: float | None = None
+        self.round_batch_losses: list[float] = []
+        self.round_errors: list[torch.Tensor] = []
+        self.last_batch_error: torch.Tensor | None = None
+        self.round_measurements: dict[str, float] = {}
+        self.val_measurements: dict[str, float] = {}
+        self.val_done_at = -1
+        self.error_rate = not cfg.disable_error_rate
+        rep = self.reporter
+        if rep is not None:
+            rep.start({"Method": self.method.name, "Device": cfg.target_device.upper(),
+                       "BatchSize": self.batch_size, "BatchesPerRound": self.bpr,
+                       "TrainingExamples": self.training_examples,
+                       "MaxTrainingRounds": None if math.isinf(max_rounds) else max_rounds,
+                       "TotalBatches": None if math.isinf(total) else int(total),
+                       "Measurements": ["ErrorRate"] if self.error_rate else [],
+                       "HasValidation": self.val_batches is not None,
+                       "UpdatesPerBatch": cfg.updates_per_batch})
+        self.t_start = time.perf_counter()
+        aborted = False
+        try:
+            ev.emit("CoreLoop", "StartOfLoop")
+            self._fire_event("TrainingStarted")
+            self._loop()
+        except KeyboardInterrupt:
+            aborted = True
+            self.stop_reason = "Aborted"
+        elapsed = time.perf_counter() - self.t_start
+        ev.emit("CoreLoop", "TrainerFinalize")
+        ev.emit("Trainer", "TrainerFinalize")
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        manual = self.stop_reason in ("ManualStop", "Aborted", "WeightsDiverged")
+        if not manual and self.val_batches and self.val_done_at != self.abs_batch:
+            self._validate()
+        ev.emit("CoreLoop", "EndOfLoop")
+        self._fire_event("TrainingAborted" if self.stop_reason == "Aborted"
+                         else "TrainingComplete", guard=not aborted)
+        r.reason = self.stop_reason or "MaxTrainingRounds"
+        r.total_time = elapsed
+        r.total_batches = self.abs_batch
+        r.total_rounds = int(min(self.round, max_rounds))
+        r.examples_processed = self.abs_batch * self.batch_size
+        r.optimizer_steps = self.opt.t
+        r.final_learning_rate = self.opt.learning_rate
+        r.mean_batches_per_second = self.abs_batch / elapsed if elapsed > 0 else 0.0
+        r.mean_examples_per_second = (r.mean_batches_per_second * self.batch_size *
+                                      cfg.updates_per_batch)
+        r.timings = self.timer.as_callback_dict()
+        if r.reason == "WeightsDiverged":
+            self.module.load_state_dict(self.best_state or self.finite_state)
+        r.final_state = _state(self.module)
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state)
+        if rep is not None:
+            rep.finish({"Aborted": r.reason == "Aborted", "Progress": self._info()})
+        return r
+
+    def _loop(self) -> None:
+        cfg, ev, timer, r = self.cfg, self.events, self.timer, self.result
+        module, opt = self.module, self.opt
+        upb = cfg.updates_per_batch
+        sync_cuda = cfg.force_synchronization and self.device.type == "cuda"
+        order = np.arange(self.bpr)
+        batches = self.batches
+        perf = time.perf_counter
+        t_start = self.t_start
+        time_goal = cfg.time_goal
+        total = self.total
+        grad_log = ev.active("Gradient")
+        core = ev.active("CoreLoop")
+        trainer = ev.active("Trainer")
+        rep = self.reporter
+        rep_errors = rep is not None and self.error_rate
+        pos = 0
+        while True:
+            t0 = perf()
+            self.abs_batch += 1
+            self.batch += 1
+            ev.abs_batch = self.abs_batch
+            if core:
+                ev.emit("CoreLoop", "StartOfBatch")
+            if time_goal is not None and t0 - t_start > time_goal:
+                self.abs_batch -= 1
+                self.batch -= 1
+                self.stop_reason = "TimeGoal"
+                return
+            inputs, lengths = batches[order[pos]]
+            # exec: UpdatesPerBatch forward/backward/update passes on the same batch (§8.1)
+            before = [a.detach().clone() for a in self.arrays.values()] if grad_log else None
+            if trainer:
+                ev.emit("Trainer", "TrainerUpdateStarted")
+            for _ in range(upb):
+                if trainer:
+                    ev.emit("Trainer", "ForwardBackward")
+                opt.zero_grad()
+                loss, err = _losses(module(inputs, lengths))
+                loss.backward()
+                if trainer:
+                    ev.emit("Trainer", "CallOptimizer")
+                opt.step()
+            if trainer:
+                ev.emit("Trainer", "TrainerUpdateFinished")
+            if core:
+                ev.emit("CoreLoop", "TrainerUpdate")
+            t1 = perf()
+            timer.record("exec", t1 - t0)
+            if grad_log:
+                ev.emit("Gradient", lambda b=before: self._gradient_payload(b))
+            # gen: the next batch (pre-gathered; the visiting order reshuffles per round, §7.5)
+            pos += 1
+            last_of_round = pos == self.bpr
+            if last_of_round:
+                pos = 0
+                order = batching.reshuffle_round(order, self.rng)
+            if core:
+                ev.emit("CoreLoop", "FetchDataFromGenerator")
+            t2 = perf()
+            if self.abs_batch < total:
+                timer.record("gen", t2 - t1)
+            # sync: the one host read per batch
+            if sync_cuda:
+                torch.cuda.synchronize(self.device)
+            value = loss.item()
+            if trainer:
+                ev.emit("Trainer", "TrainerCurrentLoss")
+            if core:
+                ev.emit("CoreLoop", "ObtainingLoss")
+            t3 = perf()
+            timer.record("sync", t3 - t2)
+            # coll
+            r.batch_losses.append(value)
+            self.round_batch_losses.append(value)
+            if err is not None and self.error_rate:
+                e = err.detach().float().mean()
+                self.round_errors.append(e)
+                self.last_batch_error = e
+            if rep is not None:
+                rep.add_batch_loss(value, {"ErrorRate": float(self.last_batch_error)}
+                                   if rep_errors and err is not None else None)
+            if core:
+                ev.emit("CoreLoop", "BatchCollectors")
+            t4 = perf()
+            timer.record("coll", t4 - t3)
+            timer.record("batch", t4 - t0)
+            bt = t4 - t0
+            if bt > 0:
+                self.rate_ema = 1 / bt if self.rate_ema is None else \
+                    0.9 * self.rate_ema + 0.1 / bt
+            if not math.isfinite(value):
+                self._diverged("the loss became " + ("NaN" if math.isnan(value) else "infinite"))
+                return
+            if last_of_round:
+                self._end_of_round()
+                if self.stop_reason:
+                    return
+            # periodic functions (§9.5.2 step 8)
+            if core:
+                ev.emit("CoreLoop", "CallPeriodicFunctions")
+            self._periodic(last_of_round)
+            if self.stop_reason:
+                return
+            if self.abs_batch >= total:
+                self.stop_reason = "MaxTrainingRounds" if last_of_round else "MaxTrainingBatches"
+                if last_of_round:
+                    self._fire_event("RoundComplete")
+                return
+            if last_of_round:
+                self._fire_event("RoundComplete")
+                if self.round >= self.max_rounds:
+                    self.stop_reason = "MaxTrainingRounds"
+                    return
+                self.round += 1
+                self.batch = 0
+                self._fire_event("RoundStarted")
+                if self.stop_reason:
+                    return
+
+    # -- per round ------------------------------------------------------------------------------
+
+    def _end_of_round(self) -> None:
+        r = self.result
+        losses = self.round_batch_losses
+        r.round_losses.append(float(np.mean(losses)))
+        r.round_loss_quartiles.append(batching.quartiles(losses))
+        r.round_positions.append(self.abs_batch)
+        meas = {}
+        if self.round_errors:
+            meas["ErrorRate"] = float(torch.stack(self.round_errors).mean())
+        r.round_measurements.append(meas)
+        self.round_measurements = meas
+        self.round_batch_losses = []
+        self.round_errors = []
+        with torch.no_grad():
+            norms = torch._foreach_norm(list(self.arrays.values()))
+            finite = bool(torch.isfinite(torch.stack(norms)).all())
+        if not finite:
+            self._diverged("a trainable array contains NaN or Inf")
+            return
+        if not self.val_batches:
+            self.finite_state = _state(self.module)
+
+    def _periodic(self, last_of_round: bool) -> None:
+        clock = (self.abs_batch, self.round if last_of_round else self.round - 1,
+                 time.perf_counter() - self.t_start)
+        if self.val_trigger is not None and self.val_trigger.due(clock):
+            self._validate()
+            if self.stop_reason:
+                return
+        if self.stopper is not None and (last_of_round and not self.val_batches or
+                                         self.val_done_at == self.abs_batch):
+            self.events.emit("CoreLoop", "CheckingEarlyStopping")
+            vals = {"ValidationLoss": self.result.validation_losses[-1]
+                    if self.result.validation_losses else None,
+                    "ValidationMeasurements": self.val_measurements,
+                    "RoundLoss": self.result.round_losses[-1] if self.result.round_losses
+                    else None, "RoundMeasurements": self.round_measurements}
+            if self.stopper.should_stop(self.round, vals):
+                self.stop_reason = "StoppingCriterion"
+                self.events.emit("CoreLoop", "TrainingStoppedEarly")
+                self._fire_event("TrainingStoppedEarly")
+                return
+        t0 = time.perf_counter()
+        info = None
+        for cb, trig in self.callbacks:
+            if trig is not None and trig.due(clock):
+                info = info or self._info()
+                self._call(cb, info)
+                if self.stop_reason:
+                    break
+        t1 = time.perf_counter()
+        self.timer.record("calls", t1 - t0)
+        rep = self.reporter
+        if rep is not None and rep.wants_row(clock):
+            rep.row(info or self._info())
+        self.timer.record("rep", time.perf_counter() - t1)
+        if self.timing_log.due(clock[2]):
+            self.events.emit("Timing", self.timer.as_log_value)
+
+    def _call(self, cb: Any, info: dict) -> None:
+        out = cb.fn(info)
+        if out == "StopTraining":
+            self.stop_reason = "ManualStop"
+        elif out == "AbortTraining":
+            self.stop_reason = "Aborted"
+
+    def _fire_event(self, name: str, guard: bool = True) -> None:
+        self.event_name = name
+        for cb, _ in self.callbacks if hasattr(self, "callbacks") else ():
+            if name in cb.events or "All" in cb.events:
+                info = self._info()
+                info["Event"] = name
+                if guard:
+                    self._call(cb, info)
+                else:
+                    cb.fn(info)
+
+    # -- validation ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _validate(self) -> None:
+        """Validation loss = mean over the validation examples (padding excluded, §9.7).
+
+        Default: the module in eval mode under inference mode (NetTrain's separate test-mode
+        executor). DisableValidationExecutor: the training module itself is used under
+        ``no_grad`` without switching modes, as the paclet's training executor is reused.
+        """
+        ev, r = self.events, self.result
+        ev.emit("CoreLoop", "ValidationStarted")
+        ev.emit("Trainer", "TrainerDoValidation")
+        self._fire_event("ValidationStarted")
+        separate = not self.cfg.disable_validation_executor
+        if separate:
+            self.module.eval()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        err_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
+        has_err = False
+        ctx = torch.inference_mode() if separate else torch.no_grad()
+        with ctx:
+            for inputs, lengths, mask in self.val_batches:
+                out = self.module(inputs, lengths)
+                per = None
+                for k, v in out.items():
+                    if k[:1] == "$":
+                        continue
+                    v = v.reshape(v.shape[0], -1).mean(1).double()
+                    per = v if per is None else per + v
+                e = out.get("$ErrorRate")
+                if mask is not None:
+                    per = per[mask]
+                    e = e[mask] if e is not None else None
+                loss_sum += per.sum()
+                count += per.shape[0]
+                if e is not None and self.error_rate:
+                    has_err = True
+                    err_sum += e.double().sum()
+        if separate:
+            self.module.train()
+        loss = float(loss_sum) / count
+        meas = {"ErrorRate": float(err_sum) / count} if has_err else {}
+        r.validation_losses.append(loss)
+        r.validation_measurements.append(meas)
+        r.validation_positions.append(self.abs_batch)
+        self.val_measurements = meas
+        self.val_done_at = self.abs_batch
+        ev.emit("CoreLoop", "ValidationComplete")
+        self._fire_event("ValidationComplete")
+        if not math.isfinite(loss):
+            return
+        # Best net (§8.7): lowest error rate, then loss; by loss only when told so.
+        key = (meas["ErrorRate"], loss) if has_err and self.cfg.select_lowest_validation_error \
+            else (loss,)
+        if self.best_key is None or key < self.best_key:
+            self.best_key = key
+            self.best_state = _state(self.module)
+            r.best_validation_round = self.round
+            ev.emit("Trainer", ("TrainerSaveCheckpoint", "InMemory"))
+            self._fire_event("NetValidationImprovement")
+
+    # -- divergence, instruments, callbacks -----------------------------------------------------
+
+    def _diverged(self, what: str) -> None:
+        with_val = self.best_state is not None
+        text = (f"training was stopped early because {what} at batch {self.abs_batch}. "
+                + ("The net with the lowest validation loss is returned. " if with_val else
+                   "The most recent net with finite weights is returned. ")
+                + f"Consider normalizing the data, lowering the learning rate (Method -> "
+                f"\"{self.method.name}\" used LearningRate -> {self.method.learning_rate}), or "
+                f"using the \"GradientClipping\" sub-option of Method.")
+        warnings.warn(TrainingWarning(f"NetTrain::arrdiv: {text}"), stacklevel=4)
+        self.stop_reason = "WeightsDiverged"
+        self._fire_event("WeightsDiverged")
+        self.stop_reason = "WeightsDiverged"
+
+    def _gradient_payload(self, before: list[torch.Tensor]) -> dict[str, np.ndarray]:
+        norm = self.cfg.gradient_norm_function
+        arrays = list(self.arrays.values())
+
+        def f(t: torch.Tensor) -> float:
+            return float(norm(t.detach().cpu().numpy())) if norm else float(t.abs().max())
+
+        g = np.array([f(a.grad) if a.grad is not None else 0.0 for a in arrays])
+        u = np.array([f(a.detach() - b) for a, b in zip(arrays, before, strict=True)])
+        return {"GradientMagnitudes": g, "UpdateMagnitudes": u}
+
+    def _info(self) -> _LazyInfo:
+        """The §9.11 association for TrainingProgressFunction and reporters."""
+        r = self.result
+        elapsed = time.perf_counter() - self.t_start
+        frac = min(self.abs_batch / self.total, 1.0) if math.isfinite(self.total) else \
+            (min(elapsed / self.cfg.time_goal, 1.0) if self.cfg.time_goal else 0.0)
+        rate = self.rate_ema or 0.0
+        upb = self.cfg.updates_per_batch
+        module = self.module
+        factory = self.net_factory
+        info = _LazyInfo({
+            "Net": _Lazy(lambda: factory(module) if factory else copy.deepcopy(module)),
+            "BatchLoss": r.batch_losses[-1] if r.batch_losses else None,
+            "RoundLoss": r.round_losses[-1] if r.round_losses else None,
+            "ValidationLoss": r.validation_losses[-1] if r.validation_losses else None,
+            "BatchLossList": tuple(r.batch_losses),
+            "RoundLossList": tuple(r.round_losses),
+            "ValidationLossList": tuple(r.validation_losses),
+            "BatchMeasurements": _Lazy(lambda: {"Loss": r.batch_losses[-1], **(
+                {"ErrorRate": float(self.last_batch_error)}
+                if self.last_batch_error is not None else {})} if r.batch_losses else {}),
+            "RoundMeasurements": {"Loss": r.round_losses[-1], **self.round_measurements}
+            if r.round_losses else {},
+            "ValidationMeasurements": {"Loss": r.validation_losses[-1],
+                                       **self.val_measurements} if r.validation_losses else {},
+            "RoundMeasurementsLists": _Lazy(lambda: _lists(r.round_losses,
+                                                           r.round_measurements)),
+            "ValidationMeasurementsLists": _Lazy(lambda: _lists(r.validation_losses,
+                                                                r.validation_measurements)),
+            "Round": self.round, "Batch": self.batch, "AbsoluteBatch": self.abs_batch,
+            "BatchSize": self.batch_size, "BatchesPerRound": self.bpr,
+            "TotalRounds": self.max_rounds, "TotalBatches": self.total,
+            "ProgressFraction": frac,
+            "ExamplesProcessed": self.abs_batch * self.batch_size,
+            "TrainingExamples": self.training_examples,
+            "ValidationExamples": self.validation_examples,
+            "TimeElapsed": elapsed,
+            "TimeRemaining": elapsed * (1 - frac) / frac if frac > 0 else None,
+            "Event": self.event_name,
+            "BatchesPerSecond": rate, "ExamplesPerSecond": rate * self.batch_size * upb,
+            "MeanBatchesPerSecond": self.abs_batch / elapsed if elapsed > 0 else 0.0,
+            "MeanExamplesPerSecond": self.abs_batch * self.batch_size * upb / elapsed
+            if elapsed > 0 else 0.0,
+            "LearningRate": self.opt.learning_rate,
+            "InitialLearningRate": r.initial_learning_rate,
+            "OptimizationMethod": self.method.name,
+            "TargetDevice": self.cfg.target_device,
+            "BestValidationRound": r.best_validation_round,
+            "RoundPositions": tuple(r.round_positions),
+            "ValidationPositions": tuple(r.validation_positions),
+            "Weights": _Lazy(lambda: {p: a.detach().cpu().numpy().copy()
+                                      for p, a in self.arrays.items()}),
+            "Gradients": _Lazy(lambda: {p: a.grad.detach().cpu().numpy().copy()
+                                        for p, a in self.arrays.items()
+                                        if a.grad is not None}),
+            "$MemoryUsage": _Lazy(_memory_usage),
+        })
+        timings = self.timer.as_callback_dict()
+        info["$Timings"] = info["$InternalTimings"] = timings
+        return info
+
+
+def _lists(losses: list[float], meas: list[dict[str, float]]) -> dict[str, tuple]:
+    out: dict[str, tuple] = {"Loss": tuple(losses)}
+    for key in {k for m in meas for k in m}:
+        out[key] = tuple(m.get(key) for m in meas)
+    return out
+
+
+def _memory_usage() -> dict[str, int]:
+    """The "$MemoryUsage" key: available system memory and this process's resident size."""
+    import psutil
+
+    return {"System": int(psutil.virtual_memory().available),
+            "Kernel": int(psutil.Process().memory_info().rss)}
+
+
+def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,
+          encoders: dict[str, EncoderSpec] | None = None, events: Events | None = None,
+          net_factory: Callable[[torch.nn.Module], Any] | None = None,
+          reporter: Any = None) -> TrainResult:
+    """Train ``module`` (a training module, see the module docstring) on ``data``.
+
+    ``encoders`` maps ports whose columns hold raw values to their `EncoderSpec` (run once,
+    before training). ``net_factory(module)`` builds the user-facing net for the ``"Net"`` key
+    of TrainingProgressFunction (the engine never imports wlbridge). ``reporter`` is an
+    `engine.reporting.Reporter` or None. On return the module holds the TrainedNet weights
+    (best validation net if validating); ``final_state`` holds the last weights (FinalNet).
+    """
+    if config.updates_per_batch < 1:
+        raise EngineError("badintopt", "\"UpdatesPerBatch\" should be a positive integer.")
+    loop = _Loop(module, data, config, encoders, events, net_factory, reporter)
+    return loop.run()

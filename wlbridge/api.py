@@ -1,0 +1,141 @@
+"""`net_train`: NetTrain from Python, with Wolfram text or expressions for net, data and options.
+
+The one place where the Wolfram side meets the engine: options -> `TrainConfig`
+(`wlbridge.options.resolve`), net -> `Net` (spec and module), data -> `Dataset`
+(`wlbridge.data`), the training module (`engine.losses.attach_losses`), the reporter
+(`engine.reporting.make_reporter`), then `engine.loop.train` and `NetTrainResults`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wlbridge.data import to_dataset
+from wlbridge.messages import message
+from wlbridge.results import NetTrainResults, check_property
+
+
+def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None,
+              **opts: Any) -> Any:
+    """Train ``net`` on ``data`` and return ``prop`` (a name, a list of names, or "All").
+
+    ``net``: Wolfram text, an expression or a `wlbridge.Net`. ``data``: any form of
+    `wlbridge.data.to_dataset` (Wolfram text/expression, numpy arrays, a dict of columns, a list
+    of pairs, a file path). ``options``: Wolfram text or expression of options
+    (``'BatchSize -> 32, Method -> "SGD"'``); ``opts``: more options by name
+    (``BatchSize=32`` or ``**{"MaxTrainingRounds": 5}``), which win over ``options``.
+    """
+    import torch
+
+    from engine.loop import train
+    from engine.spec import Dataset
+    from wlbridge.nets import Net
+
+    if isinstance(prop, list | tuple) and len(prop) == 0:
+        return []
+    check_property(prop)
+    config = _resolve_options(options, opts)
+    if config.random_seed is not None:
+        torch.manual_seed(config.random_seed)
+    if isinstance(net, Net):
+        net = net.to_wl()
+    if isinstance(net, str):
+        from wlbridge.syntax import parse
+
+        net = parse(net)
+    user_net = Net(net, seed=config.random_seed)
+    expr, spec = user_net.expr, user_net.spec
+    training = _training_module(user_net, config)
+    ports = _PortView(training, spec)
+    dataset = to_dataset(data, ports)
+    if config.validation_set is not None and not isinstance(config.validation_set,
+                                                            float | Dataset):
+        config.validation_set = to_dataset(config.validation_set, ports,
+                                           what="validation data")
+    if prop == "TrainingNet":
+        return training
+    reporter = _reporter(config)
+    module = user_net.module
+
+    def factory(_: Any) -> Any:
+        import copy
+
+        return Net.from_module(expr, copy.deepcopy(module), spec)
+
+    result = train(training, dataset, config, encoders=_engine_encoders(ports),
+                   net_factory=factory, reporter=reporter)
+    trained = Net.from_module(expr, module, spec)
+
+    def final_net() -> Any:
+        import copy
+
+        clone = copy.deepcopy(training)
+        clone.load_state_dict(result.final_state)
+        inner = getattr(clone, "net", None) or getattr(clone, "module", None) or clone
+        return Net.from_module(expr, inner, spec)
+
+    results = NetTrainResults.from_train(result, trained, final_net=final_net)
+    if prop == "All":
+        return results
+    if isinstance(prop, list | tuple):
+        return [results[p] for p in prop]
+    return results[prop]
+
+
+def _resolve_options(options: Any, opts: dict[str, Any]) -> Any:
+    """Options text/expression plus keyword options -> TrainConfig (wlbridge.options)."""
+    from wlbridge.options import resolve
+
+    return resolve(options if options is not None else "", **opts)
+
+
+def _training_module(net: Any, config: Any) -> Any:
+    """The net with its losses attached (engine.losses), as the loop expects."""
+    from engine.losses import attach_losses
+
+    return attach_losses(net.module, net.spec, config.loss_function,
+                         error_rate=not config.disable_error_rate)
+
+
+class _PortView:
+    """What `to_dataset` needs: the training module's input types, and the coders by port."""
+
+    def __init__(self, training: Any, spec: Any):
+        from wlbridge.data import training_ports
+
+        types = dict(getattr(training, "input_types", {}) or {})
+        if not types:
+            types, _ = training_ports(spec)
+        self.input_types = types
+        coders = dict(spec.encoders)
+        for port, dec in spec.decoders.items():
+            if port in self.input_types:
+                coders[port] = dec
+        coders.update(getattr(training, "target_encoders", {}) or {})
+        self.encoders = coders
+
+
+def _engine_encoders(ports: _PortView) -> dict[str, Any]:
+    """Encoders the engine runs: everything but Class/Boolean, which `to_dataset` already
+    turned into indices."""
+    from engine.spec import EncoderSpec
+
+    return {p: e for p, e in ports.encoders.items()
+            if isinstance(e, EncoderSpec) and e.kind not in ("Class", "Boolean")}
+
+
+def _reporter(config: Any) -> Any:
+    try:
+        from engine.reporting import make_reporter
+    except ImportError:  # reporting not available: train silently
+        return None
+    from engine.reporting import NoReporter
+
+    rep = make_reporter(config.training_progress_reporting,
+                        report_timings=config.report_timings,
+                        report_memory=config.report_memory_usage)
+    return None if isinstance(rep, NoReporter) else rep
+
+
+def invalid_net(text: str) -> Exception:
+    return message("NetTrain", "invnet", text)

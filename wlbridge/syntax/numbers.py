@@ -1,0 +1,129 @@
+"""Wolfram number literals <-> Python numbers, shared by the parser, the fast path and the writer.
+
+Model decisions:
+
+* integers -> ``int`` (any size); ``b^^digits`` in bases 2..36 -> ``int``.
+* ``m*^e`` with an integer mantissa is exact, as in Mathematica: ``int`` for e >= 0, otherwise
+  ``Rational[n, d]`` (a ``WLFunction``, what the WXF deserializer gives for a Rational), or an
+  ``int`` when the fraction reduces to one.
+* reals with a ``.`` -> ``float`` (correctly rounded from the decimal text), unless they carry a
+  precision or accuracy mark with digits (``3.14`20``, ``1.5``3``) or have 17 or more significant
+  digits (Mathematica then makes an arbitrary-precision number): those are ``decimal.Decimal``
+  holding the digits as written (the mark itself is dropped, as wolframclient's WXF reader drops
+  it). A bare backquote (``0.30000000000000004` ``) forces a machine real. Reals whose magnitude
+  a double cannot hold (``1.0*^400``) are also ``Decimal``.
+* ``format_real`` writes the shortest text that reads back to the same double, with ``*^``
+  exponents and a trailing backquote when the mantissa has 16 or more digits, so Mathematica,
+  Mathics3 and this parser all read a machine real. ``-0.0`` is written ``-0.``: this parser
+  reads it back as ``-0.0``; Mathematica and Mathics3 read it as ``0.`` (the sign is lost there).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+NUMBER_RE = re.compile(
+    r"(?:(?P<base>\d+)\^\^(?P<bdigits>[0-9a-zA-Z]+(?:\.[0-9a-zA-Z]*)?)"
+    r"|(?P<mant>\d+\.?\d*|\.\d+))"
+    r"(?P<mark>``?(?P<markval>[+-]?(?:\d+\.?\d*|\.\d+))?)?"
+    r"(?:\*\^(?P<exp>[+-]?\d+))?"
+)
+
+#: Mantissas with this many significant digits are arbitrary precision unless marked with "`".
+BIG_REAL_DIGITS = 17
+
+
+class NumberError(ValueError):
+    """A number literal that matches the token shape but has no value (bad digit for its base)."""
+
+
+def _rational(num: int, den: int) -> Any:
+    from wolframclient.language.expression import WLFunction, WLSymbol
+
+    f = Fraction(num, den)
+    if f.denominator == 1:
+        return f.numerator
+    return WLFunction(WLSymbol("Rational"), f.numerator, f.denominator)
+
+
+def _base_value(base: int, digits: str) -> Fraction:
+    if not 2 <= base <= 36:
+        raise NumberError(f"base {base} is not between 2 and 36")
+    whole, _, frac = digits.partition(".")
+    try:
+        n = int(whole + frac, base)
+    except ValueError:
+        raise NumberError(f"digits {digits!r} are not valid in base {base}") from None
+    return Fraction(n, base ** len(frac))
+
+
+def number_value(token: str) -> Any:
+    """The model value of one unsigned number token (see the module notes)."""
+    m = NUMBER_RE.fullmatch(token)
+    if m is None:
+        raise NumberError(f"{token!r} is not a number")
+    exp = int(m["exp"]) if m["exp"] else 0
+    marked = m["mark"] is not None
+    precise = marked and m["markval"] is not None
+    if m["base"] is not None:
+        base = int(m["base"])
+        value = _base_value(base, m["bdigits"]) * Fraction(base) ** exp
+        if "." not in m["bdigits"] and not marked:
+            return _rational(value.numerator, value.denominator)
+        if precise:
+            return Decimal(value.numerator) / Decimal(value.denominator)
+        return float(value)
+    mant = m["mant"]
+    if "." not in mant and not marked:
+        n = int(mant)
+        return n * 10 ** exp if exp >= 0 else _rational(n, 10 ** -exp)
+    text = f"{mant}e{exp}" if exp else mant
+    if precise:
+        return Decimal(text)
+    if not marked and len(mant.replace(".", "").lstrip("0")) >= BIG_REAL_DIGITS:
+        return Decimal(text)
+    x = float(text)
+    if math.isinf(x) or (x == 0.0 and mant.strip("0.")):
+        return Decimal(text)  # beyond a double's range: Mathematica keeps it as a big real
+    return x
+
+
+def _split_repr(x: float) -> tuple[str, int]:
+    """Shortest round-trip mantissa text (with a '.') and decimal exponent of ``x``."""
+    r = repr(x)
+    mant, _, exp = r.partition("e")
+    if "." not in mant:
+        mant += "."
+    elif mant.endswith(".0") and not exp:
+        mant = mant[:-1]
+    return mant, int(exp) if exp else 0
+
+
+def format_real(x: float, machine_mark: bool = True) -> str:
+    """Shortest InputForm text for a finite double that reads back bit-exactly.
+
+    ``machine_mark`` appends "`" when the mantissa has 16 or more digits (needed so that
+    Mathematica reads a machine real); `fullform` leaves it off to match the oracle's printer.
+    """
+    mant, exp = _split_repr(x)
+    if machine_mark and len(mant.lstrip("-").replace(".", "").lstrip("0")) >= 16:
+        mant += "`"
+    return f"{mant}*^{exp}" if exp else mant
+
+
+def format_decimal(d: Decimal) -> str:
+    """An arbitrary-precision real: its digits and a precision mark (``3.14`3``, ``1.5`2*^400``)."""
+    sign, digits, exp = d.as_tuple()
+    if not isinstance(exp, int):  # NaN / Infinity are handled by the caller
+        raise ValueError(f"{d} is not finite")
+    s = "-" if sign else ""
+    if not any(digits):
+        return f"{s}0.``{max(-exp, 0)}"
+    text = "".join(map(str, digits))
+    e10 = exp + len(text) - 1
+    out = f"{s}{text[0]}.{text[1:]}`{len(text)}"
+    return f"{out}*^{e10}" if e10 else out
