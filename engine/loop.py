@@ -23,6 +23,7 @@ whose text is ``NetTrain::arrdiv: ...``; KeyboardInterrupt stops like NetTrain's
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -177,7 +178,7 @@ def _encode(port: str, values: Any, encoder: EncoderSpec | None) -> Any:
 
 
 def _length_ids(module: torch.nn.Module) -> dict[str, int]:
-    types = getattr(module, "input_types", None) or {}
+    types = _inner(module, "input_types") or {}
     out = {}
     for port, t in types.items():
         dims = getattr(t, "dims", None) or ()
@@ -261,20 +262,50 @@ def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def _losses(out: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Total per-batch loss (sum over ports of the batch means) and the per-example errors."""
-    total = None
+def _losses(module: torch.nn.Module, out: dict[str, Any], inputs: dict[str, torch.Tensor],
+            want_errors: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Total per-batch loss (sum over loss ports of the batch means) and per-example errors.
+
+    Accepts both module conventions: a flat ``{port: loss, "$ErrorRate": errors}`` and
+    `engine.losses.TrainingModule`'s ``{"losses": {...}, "outputs": {...}}``, whose error rate
+    is computed here on the device (no host read) from its ``error_port``.
+    """
     err = None
-    for k, v in out.items():
-        if k[:1] == "$":
-            if k == "$ErrorRate":
-                err = v
-            continue
+    if isinstance(out.get("losses"), dict):
+        losses = out["losses"]
+        if want_errors:
+            err = _errors(module, out, inputs)
+    else:
+        losses = {k: v for k, v in out.items() if k[:1] != "$"}
+        err = out.get("$ErrorRate")
+    total = None
+    for v in losses.values():
         m = v.mean()
         total = m if total is None else total + m
     if total is None:
         raise EngineError("noloss", "the training net has no loss output.")
     return total, err
+
+
+def _errors(module: torch.nn.Module, out: dict[str, Any],
+            inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """Per-example 0/1 errors of a cross-entropy TrainingModule (mean over extra positions)."""
+    port = getattr(module, "error_port", None)
+    if port is None:
+        return None
+    term = module.terms[0]
+    v, target = out["outputs"][port].detach(), inputs[term.name]
+    if term.form == "Index":
+        wrong = (v.argmax(-1) + 1) != target
+    else:
+        wrong = (v >= (0.0 if term.mode == "fused_binary" else 0.5)) != (target >= 0.5)
+    wrong = wrong.float()
+    return wrong.reshape(wrong.shape[0], -1).mean(1) if wrong.dim() > 1 else wrong
+
+
+def _loss_terms(out: dict[str, Any]) -> dict[str, torch.Tensor]:
+    losses = out["losses"] if isinstance(out.get("losses"), dict) else out
+    return {k: v for k, v in losses.items() if k[:1] != "$"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,6 +404,13 @@ class _Loop:
         self.method = resolve_method(config.method, config.learning_rate)
         self.timer = PhaseTimer()
         self.timing_log = TimingLogSchedule(10.0)
+        self.memory = None
+        if self.events.active("MemoryUsage") or config.report_memory_usage:
+            from engine.memory import MemorySampler
+
+            self.memory = MemorySampler(config.memory_reporting_interval,
+                                        gpus=config.report_memory_usage and
+                                        self.device.type == "cuda")
 
     def _context(self) -> int:
         return 1 if self.device.type == "cpu" else 2 + (self.device.index or 0)
@@ -395,7 +433,7 @@ class _Loop:
         while i < repeats:
             t0 = time.perf_counter()
             opt.zero_grad()
-            loss, _ = _losses(clone(inputs, lengths))
+            loss, _ = _losses(clone, clone(inputs, lengths), inputs, False)
             loss.backward()
             opt.step()
             loss.item()
@@ -481,10 +519,18 @@ class _Loop:
                        "UpdatesPerBatch": cfg.updates_per_batch})
         self.t_start = time.perf_counter()
         aborted = False
+        backend = contextlib.nullcontext()
+        if ev.active("Backend"):
+            from engine.backend_trace import trace_backend
+
+            backend = trace_backend(lambda v: ev.emit("Backend", v))
+        if self.memory is not None:
+            self.memory.reset()
         try:
             ev.emit("CoreLoop", "StartOfLoop")
             self._fire_event("TrainingStarted")
-            self._loop()
+            with backend:
+                self._loop()
         except KeyboardInterrupt:
             aborted = True
             self.stop_reason = "Aborted"
@@ -535,6 +581,7 @@ class _Loop:
         trainer = ev.active("Trainer")
         rep = self.reporter
         rep_errors = rep is not None and self.error_rate
+        want_err = self.error_rate
         pos = 0
         while True:
             t0 = perf()
@@ -557,7 +604,7 @@ class _Loop:
                 if trainer:
                     ev.emit("Trainer", "ForwardBackward")
                 opt.zero_grad()
-                loss, err = _losses(module(inputs, lengths))
+                loss, err = _losses(module, module(inputs, lengths), inputs, want_err)
                 loss.backward()
                 if trainer:
                     ev.emit("Trainer", "CallOptimizer")
@@ -693,6 +740,10 @@ class _Loop:
                     break
         t1 = time.perf_counter()
         self.timer.record("calls", t1 - t0)
+        if self.memory is not None:
+            sample = self.memory.sample()
+            if sample is not None:
+                self.events.emit("MemoryUsage", sample)
         rep = self.reporter
         if rep is not None and rep.wants_row(clock):
             rep.row(info or self._info())
@@ -744,12 +795,11 @@ class _Loop:
             for inputs, lengths, mask in self.val_batches:
                 out = self.module(inputs, lengths)
                 per = None
-                for k, v in out.items():
-                    if k[:1] == "$":
-                        continue
+                for v in _loss_terms(out).values():
                     v = v.reshape(v.shape[0], -1).mean(1).double()
                     per = v if per is None else per + v
-                e = out.get("$ErrorRate")
+                e = (_errors(self.module, out, inputs) if "losses" in out
+                     else out.get("$ErrorRate"))
                 if mask is not None:
                     per = per[mask]
                     e = e[mask] if e is not None else None
@@ -862,7 +912,8 @@ class _Loop:
             "Gradients": _Lazy(lambda: {p: a.grad.detach().cpu().numpy().copy()
                                         for p, a in self.arrays.items()
                                         if a.grad is not None}),
-            "$MemoryUsage": _Lazy(_memory_usage),
+            "$MemoryUsage": _Lazy(lambda: (self.memory.latest if self.memory is not None
+                                           and self.memory.latest else _memory_usage())),
         })
         timings = self.timer.as_callback_dict()
         info["$Timings"] = info["$InternalTimings"] = timings

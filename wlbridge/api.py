@@ -86,15 +86,14 @@ def _resolve_options(options: Any, opts: dict[str, Any]) -> Any:
     """Options text/expression plus keyword options -> TrainConfig (wlbridge.options)."""
     from wlbridge.options import resolve
 
-    return resolve(options if options is not None else "", **opts)
+    return resolve(options, **opts)
 
 
 def _training_module(net: Any, config: Any) -> Any:
     """The net with its losses attached (engine.losses), as the loop expects."""
     from engine.losses import attach_losses
 
-    return attach_losses(net.module, net.spec, config.loss_function,
-                         error_rate=not config.disable_error_rate)
+    return attach_losses(net.module, net.spec, config.loss_function or None)
 
 
 class _PortView:
@@ -103,7 +102,9 @@ class _PortView:
     def __init__(self, training: Any, spec: Any):
         from wlbridge.data import training_ports
 
-        types = dict(getattr(training, "input_types", {}) or {})
+        inner = getattr(training, "net", training)
+        types = {**dict(getattr(inner, "input_types", {}) or {}),
+                 **dict(getattr(training, "target_types", {}) or {})}
         if not types:
             types, _ = training_ports(spec)
         self.input_types = types

@@ -234,21 +234,17 @@ def _text_or_file(arg: str) -> str:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from wlbridge.syntax import WLSyntaxError, fullform, parse
+    from wolframclient.language import wl
+
+    from wlbridge.syntax import fullform, parse_sequence
 
     if _is_file_arg(args.text, (".wxf",)):
         expr = read_expression(args.text)
     else:
-        text = _text_or_file(args.text)
-        try:
-            expr = parse(text)
-        except WLSyntaxError:
-            # Option text is a comma-separated sequence of rules, as in NetTrain[net, data, opts].
-            from wolframclient.language import wl
-
-            from wlbridge.syntax import parse_sequence
-
-            expr = wl.Sequence(*parse_sequence(text))
+        # Option text is a comma sequence of rules, as in NetTrain[net, data, opts]: show it
+        # as the Sequence it is rather than as a List.
+        items = parse_sequence(_text_or_file(args.text))
+        expr = items[0] if len(items) == 1 else wl.Sequence(*items)
     if args.wxf:
         from wolframclient.serializers import export
 
@@ -346,7 +342,11 @@ def _report(err: BaseException, args: argparse.Namespace) -> None:
     if isinstance(err, EngineError | CLIError):
         line = _one_line(err)
     elif type(err).__name__ == "WLSyntaxError":
-        line = "Syntax::sntx: " + _one_line(err)
+        # The message's first line names the problem, line and column; the caret lines
+        # that follow only make sense in a terminal, and errors here are one line.
+        line = str(err).strip().splitlines()[0]
+        if "::" not in line:
+            line = "Syntax::sntx: " + line
     else:
         line = f"wlbridge::internal: {type(err).__name__}: {_one_line(err)}"
     print(line, file=sys.stderr, flush=True)

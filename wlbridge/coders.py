@@ -163,10 +163,8 @@ def encoder_type(spec: EncoderSpec, length_id: int = 0) -> TensorType:
     if spec.kind == "Class":
         n = len(spec.labels)
         return TensorType((n,)) if spec.options.get("OutputForm") == "UnitVector" else TensorType((), n)
-    if spec.kind == "Boolean":
+    if spec.kind in ("Boolean", "Scalar"):
         return TensorType(())
-    if spec.kind == "Scalar":
-        return TensorType((1,))
     count = len(spec.labels) + (1 if spec.kind == "Tokens" else 0)
     length = spec.options.get("TargetLength") or LengthVar(length_id)
     if spec.options.get("OutputForm") == "UnitVector":

@@ -210,7 +210,8 @@ def to_sink(spec: Any, option: str, cache: dict[Any, Listener | None] | None = N
 def _cache_key(spec: Any) -> Any:
     if spec is None or isinstance(spec, (bool, str)) or is_wl(spec):
         return ("spec", spec)
-    return ("object", id(spec), spec)  # keep the object alive so its id is not reused
+    # Python objects by identity; the cached sink holds the object, so its id is not reused.
+    return ("object", id(spec))
 
 
 def _build(spec: Any, option: str) -> Listener | None:

@@ -86,6 +86,9 @@ def _spatial_geometry(spec: LayerSpec, args: dict[str, Any], t: TensorType, path
     n = args.get("Dimensionality")
     if n is None:
         n = len(kernel_arg) if isinstance(kernel_arg, (tuple, list)) else len(dims) - 1
+        if n < 1:
+            raise fail(path, f"{what} needs an input of rank 2, 3 or 4 ({{channels, ...}}), "
+                             f"but got shape {format_dims(dims)}.")
     if not isinstance(n, int) or n not in (1, 2, 3):
         raise fail(path, f"{what} supports 1, 2 or 3 spatial dimensions, not {n!r}.")
     if len(dims) != n + 1:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ from engine.layers.base import SimpleLayer, check_args, fail, real_input
 from engine.spec import LayerSpec, TensorType
 
 # A pure function as an op tree (see the package docstring): number | ("Slot", k) | (op, *args).
-ScalarFn = Union[float, int, tuple]
+ScalarFn = float | int | tuple
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 

@@ -463,7 +463,7 @@ def _all_ports(node: LayerSpec | NetSpec) -> tuple[tuple[str, ...], tuple[str, .
     """Every port an explicit ``NetPort[v, "p"]`` may name (state ports included)."""
     if isinstance(node, LayerSpec) and node.kind in LAYERS:
         d = LAYERS[node.kind]
-        return d.inputs, d.outputs
+        return (() if d.multiport else d.inputs), d.outputs
     return node_ports(node)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from wolframclient.language import wl
 from wolframclient.language.expression import WLFunction, WLSymbol
 
 from wlbridge.messages import WLMessage, message
@@ -123,10 +122,12 @@ def _plain(value: Any) -> Any:
     return n
 
 
-def numeric_array(arr: np.ndarray) -> WLFunction:
-    """``NumericArray[arr, "Real32"]`` with a float32 numpy payload (written exactly by both
-    the text writer and WXF)."""
-    return wl.NumericArray(np.ascontiguousarray(arr, dtype=np.float32), "Real32")
+def numeric_array(arr: np.ndarray) -> np.ndarray:
+    """An array as ``NumericArray[..., "Real32"]``: in the expression model (DESIGN rule 1) that
+    *is* a float32 numpy array. The text writer prints it as ``NumericArray[{...}, "Real32"]``
+    with shortest round-trip digits and WXF writes a Real32 numeric array; wrapping it in
+    ``wl.NumericArray`` would nest the head twice."""
+    return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def _short(expr: Any) -> str:

@@ -144,12 +144,9 @@ class Net:
             from engine.encoders import encode_column
 
             encoded = encode_column(enc, column)
-            if isinstance(encoded, tuple):
-                data, lens = encoded
-            else:
-                data, lens = encoded, None
-            tensor = torch.as_tensor(np.asarray(data))
-            return tensor, _length_map(t, lens)
+            if not isinstance(encoded, list):
+                return torch.as_tensor(encoded), {}
+            column = encoded  # one code sequence per example, padded below
         dtype = np.int64 if t.is_index else np.float32
         if t.varying:
             seqs = [np.asarray(v, dtype=dtype) for v in column]

@@ -1,7 +1,8 @@
 """A trained net back to Wolfram constructor syntax (wl-nets.md §7).
 
 The user's expression is the template: containers, keys, edges and options stay as written;
-each layer gets every array by name as ``NumericArray[float32 array, "Real32"]`` (replacing any
+each layer gets every array by name as a float32 numpy array, which is how the expression model
+holds ``NumericArray[..., "Real32"]`` (text and WXF both write it as one), replacing any
 array option it had), short forms with arrays are spelled out (``10`` -> ``LinearLayer[10,
 "Weights" -> ..., "Biases" -> ...]``), and the outer net states its "Input"/"Output" ports
 (shape or coder) so that every shape can be inferred on reading it back.

@@ -16,7 +16,6 @@ from wlbridge.options.interval import seconds
 from wlbridge.options.normfn import compile_norm
 from wlbridge.options.public import apply_working_precision, normalise_working_precision
 from wlbridge.options.row import Option, Resolution
-from wlbridge.sinks import check_spec, to_sink
 
 # VerboseLogging's channels, in the order NetTrain sets them (§1.3 row 12).
 VERBOSE_CHANNELS = ("Plan", "Executor", "Bucketing", "MemoryUsage", "Permutation", "Timing")
@@ -76,6 +75,8 @@ def _logger(channel: str, option: str):
 
 
 def _bind(res: Resolution, channel: str, spec: Any, option: str) -> None:
+    from wlbridge.sinks import to_sink  # sinks imports this package's helpers
+
     sink = to_sink(spec, option, res.sinks)
     if sink is None:
         res.config.listeners.pop(channel, None)
@@ -90,6 +91,8 @@ def _apply_verbose(res: Resolution, spec: Any) -> None:
 
 def _check(option: str):
     def normalise(v: Any) -> Any:
+        from wlbridge.sinks import check_spec
+
         return check_spec(v, option)
 
     normalise.__doc__ = f"{option}: a logger spec (reference §2.2), validated only."

@@ -108,8 +108,6 @@ def _numeric_array(data: Any, type_name: str) -> Any:
         arr = np.array(data, dtype=object)
     except ValueError:
         return None
-    if arr.dtype != object or arr.size == 0 and arr.ndim == 1:
-        pass
     flat = arr.reshape(-1).tolist() if arr.ndim else []
     if not arr.ndim or any(isinstance(v, tuple) for v in flat):
         return None  # ragged
@@ -368,7 +366,7 @@ def _depth_ok(value: Any, skip: set[int]) -> bool:
     stack = [(value, 1)]
     while stack:
         v, d = stack.pop()
-        if d > MAX_DEPTH:
+        if d > MAX_DEPTH + 1:  # atoms at the bottom do not count as a level
             return False
         if id(v) in skip:
             continue
