@@ -86,7 +86,8 @@ def test_plot_property_to_png(tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 
-LOG_LINE = re.compile(r"^\{\s*\d+(\.\d*)?(\*\^-?\d+)?\s*,\s*\d+\s*\}\s*->\s*.+$")
+# `{time, batch} -> value`; the time is a machine real (InputForm may mark it with a backtick)
+LOG_LINE = re.compile(r"^\{\s*\d+(\.\d*)?`?(\*\^-?\d+)?\s*,\s*\d+\s*\}\s*->\s*.+$")
 
 
 def test_standard_error_logs_on_stderr():

@@ -15,7 +15,7 @@ L = LayerSpec
 
 
 def chain(*layers, inp=(4,), **kw):
-    return NetSpec("chain", {str(i): l for i, l in enumerate(layers, 1)},
+    return NetSpec("chain", {str(i): layer for i, layer in enumerate(layers, 1)},
                    inputs={"Input": TensorType(inp)}, **kw)
 
 

@@ -256,3 +256,27 @@ def test_lstm_classifier_learns_sequence_property():
     with torch.no_grad():
         acc = (forward(np.arange(256)).argmax(1) == labels).float().mean()
     assert acc > 0.95
+
+
+def test_flush_denormals_restores_callers_setting():
+    """engine.denormal: subnormals are flushed inside the block and the prior setting (detected by
+    whether a subnormal survives a multiplication) is restored, whichever it was."""
+    from engine.denormal import flush_denormals, flushing_denormals
+
+    sub = torch.tensor([1e-40], dtype=torch.float32)
+    assert not flushing_denormals() and (sub * 1.0).item() > 0
+    with flush_denormals() as on:
+        if on:  # CPUs without FTZ/DAZ support report False and change nothing
+            assert flushing_denormals() and (sub * 1.0).item() == 0.0
+    assert not flushing_denormals()
+    with flush_denormals(enabled=False) as on:
+        assert not on and not flushing_denormals()
+    torch.set_flush_denormal(True)
+    try:
+        prior = flushing_denormals()
+        with flush_denormals():
+            pass
+        assert flushing_denormals() == prior
+    finally:
+        torch.set_flush_denormal(False)
+    assert not flushing_denormals()

@@ -188,16 +188,48 @@ class _Interrupts:
         signal.signal(signal.SIGINT, self._old)
 
 
+# Plot properties the command draws itself from the "All" results (wlbridge.plots), so they
+# work whatever the results object offers; PlotLossQuartiles picks the shaded band.
+PLOT_PROPERTIES = {"LossEvolutionPlot": "Loss", "LossPlot": "Loss",
+                   "ErrorRateEvolutionPlot": "ErrorRate"}
+PLOT_KEYS = ("BatchLossList", "RoundLossList", "ValidationLossList", "BatchesPerRound",
+             "RoundPositions", "ValidationPositions", "BatchMeasurementsLists",
+             "RoundMeasurementsLists", "ValidationMeasurementsLists")
+
+
+def plot_of(results: Any, which: str, quartiles: bool) -> Any:
+    """The loss or measurement evolution figure of an "All" results object."""
+    from wlbridge.plots import loss_plot, measurement_plot
+
+    values = {}
+    for key in PLOT_KEYS:
+        try:
+            values[key] = results[key]
+        except Exception:  # noqa: BLE001 - a property the run did not record
+            continue
+    if which == "Loss":
+        return loss_plot(values, quartiles=quartiles)
+    return measurement_plot(values, which, quartiles=quartiles)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     net = read_expression(args.net)
     data = read_data(args.data)
     prop = read_property(args.prop)
     options = read_text_arg(args.options) if args.options else None
+    # Options are checked before torch loads, so a typo costs a second, not a training setup.
+    from wlbridge.options import resolve
+
+    config = resolve(options) if options else None
+    quartiles = bool(getattr(config, "plot_loss_quartiles", False))
+    plot = PLOT_PROPERTIES.get(prop) if isinstance(prop, str) else None
     from wlbridge.api import net_train
 
     with _Interrupts() as interrupts:
         try:
-            value = net_train(net, data, prop, options=options)
+            value = net_train(net, data, "All" if plot else prop, options=options)
+            if plot:
+                value = plot_of(value, plot, quartiles)
         except KeyboardInterrupt:
             # The loop did not turn the interrupt into a result: nothing to write.
             print("Training aborted.", file=sys.stdout, flush=True)
@@ -283,17 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
                             'MaxTrainingRounds -> 5"; @FILE or a .wl file reads them from a file')
     train.add_argument("-o", "--output", metavar="OUT",
                        help="write the result: .wxf, .wl (exact text), .png/.svg for plots")
-    train.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)
     train.set_defaults(func=cmd_train)
 
     parse_p = sub.add_parser("parse", help="print the FullForm of Wolfram text (or a file)")
     parse_p.add_argument("text", metavar="TEXT|FILE", help="Wolfram text, a .wl/.m/.wxf file or -")
     parse_p.add_argument("--wxf", metavar="OUT", help="write the expression as WXF instead")
-    parse_p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    parse_p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
     parse_p.set_defaults(func=cmd_parse)
 
     opts = sub.add_parser("options", help="list every NetTrain option and internal option")
-    opts.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    opts.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                      help=argparse.SUPPRESS)
     opts.set_defaults(func=cmd_options)
     return parser
 

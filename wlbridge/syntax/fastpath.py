@@ -14,45 +14,33 @@ arrays). numpy arrays only come from ``NumericArray[...]`` (see `parser`).
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 from wlbridge.syntax.numbers import NumberError, number_value
 
 _NUM = r"(?:\d+\.?\d*|\.\d+)(?:``?(?:[+-]?(?:\d+\.?\d*|\.\d+))?)?(?:\*\^[+-]?\d+)?"
-_SIGNED = rf"-?{_NUM}"
-#: Candidates: only characters a numeric list can contain (no letters, quotes or operators
-#: other than the sign and the pieces of a number).
-CANDIDATE_RE = re.compile(r"[\s\d.,{}\-*^`+]+")
-GROUP_RE = re.compile(r"\{[\s\d.,{}\-*^`+]*\}")
+_TOKEN = re.compile(rf"-?{_NUM}")
+#: Brace groups inside a bigger text that may be numeric lists (no letters, quotes, operators).
+GROUP_RE = re.compile(r"\{[\s\d.,{}\-*^`]*\}")
 _PIECES = re.compile(r"[{}]|[^{}]+")
-_TOKEN = re.compile(_SIGNED)
-# A run of machine reals (each with a '.' and at most 16 significant digits plus sign/zeros,
-# no marks or exponents): float() reads those exactly as number_value would.
-_SIMPLE_FLOATS = re.compile(r"\s*-?\d{1,16}\.\d*\s*(?:,\s*-?\d{1,16}\.\d*\s*)*")
-_SIMPLE_INTS = re.compile(r"\s*-?\d{1,18}\s*(?:,\s*-?\d{1,18}\s*)*")
+_ALLOWED = b"0123456789.,-{} \t\n\r`*^"
+_BAD_MARK = re.compile(r"`[^\s,}]")  # a precision/accuracy mark with digits: not a machine real
 
 
-def _long_mantissa(run: str) -> bool:
-    # A mantissa with 17+ significant digits is an arbitrary-precision real (a Decimal), which
-    # float() would silently round: look closer only where a long digit run exists.
-    for m in _DIGIT_RUN.finditer(run):
-        if len(m.group().replace(".", "").lstrip("0")) >= 17:
-            return True
-    return False
+def is_candidate(text: str) -> bool:
+    """True when ``text`` has only characters a numeric list can contain (checked in C)."""
+    return text.isascii() and not text.encode("ascii").translate(None, _ALLOWED)
 
 
-_DIGIT_RUN = re.compile(r"[\d.]{18,}")
+def _mantissa_digits(token: str) -> int:
+    return len(token.split("*", 1)[0].strip().lstrip("-").replace(".", "").lstrip("0"))
 
 
-def _convert_run(run: str) -> list[Any] | None:
-    """Values of ``n, n, ...`` (no braces, no empty items); ``None`` if any is not a number."""
-    if _SIMPLE_FLOATS.fullmatch(run) and not _long_mantissa(run):
-        return list(map(float, run.split(",")))
-    if _SIMPLE_INTS.fullmatch(run):
-        return list(map(int, run.split(",")))
+def _general(parts: list[str]) -> list[Any] | None:
     out = []
-    for part in run.split(","):
+    for part in parts:
         tok = part.strip()
         if not _TOKEN.fullmatch(tok):
             return None
@@ -67,6 +55,48 @@ def _convert_run(run: str) -> list[Any] | None:
             v = -v
         out.append(v)
     return out
+
+
+def _convert_run(run: str) -> list[Any] | None:
+    """Values of ``n, n, ...`` (no braces, no empty items); ``None`` if any is not a number.
+
+    Runs of machine reals (one '.' per item, at most 16 significant digits unless marked with a
+    bare "`", optional ``*^`` exponents) and runs of plain integers are converted with C-level
+    ``float``/``int`` after cheap whole-run checks; anything else goes token by token through
+    `number_value`, the grammar's own rule.
+    """
+    parts = run.split(",")
+    n = len(parts)
+    has_mark = "`" in run
+    has_exp = "*" in run or "^" in run
+    dots = run.count(".")
+    if dots == n:
+        if max(map(len, parts)) > 17:
+            for p in parts:
+                if len(p) > 17 and not p.rstrip().endswith("`") and "`" not in p.split("*")[0][-1:]:
+                    if _mantissa_digits(p.replace("`", "")) >= 17:
+                        return _general(parts)
+        if has_mark:
+            if _BAD_MARK.search(run):
+                return _general(parts)
+            run = run.replace("`", "")
+        if has_exp:
+            if run.count("*^") != run.count("*") or run.count("*^") != run.count("^"):
+                return None
+            run = run.replace("*^", "e")
+        try:
+            vals = list(map(float, run.split(",")))
+        except ValueError:
+            return _general(parts)
+        if has_exp and any(v == 0.0 or v in (math.inf, -math.inf) for v in vals):
+            return _general(parts)  # under/overflow: arbitrary-precision in Wolfram terms
+        return vals
+    if dots == 0 and not has_mark and not has_exp:
+        try:
+            return list(map(int, parts))
+        except ValueError:
+            return None
+    return _general(parts)
 
 
 def numeric_list(text: str, max_depth: int) -> Any | None:

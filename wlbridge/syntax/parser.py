@@ -35,7 +35,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from wolframclient.language.expression import WLFunction, WLSymbol
 
 from wlbridge.syntax.errors import WLSyntaxError
-from wlbridge.syntax.fastpath import CANDIDATE_RE, GROUP_RE, numeric_list
+from wlbridge.syntax.fastpath import GROUP_RE, is_candidate, numeric_list
 from wlbridge.syntax.numbers import NumberError, number_value
 from wlbridge.syntax.scan import MAX_DEPTH, prescan
 from wlbridge.syntax.strings import StringEscapeError, unescape
@@ -317,7 +317,8 @@ def _get_parser() -> Lark:
         with _lock:
             if _parser is None:
                 _parser = Lark(_GRAMMAR, parser="lalr", transformer=_Build(),
-                               propagate_positions=False, maybe_placeholders=False)
+                               propagate_positions=False, maybe_placeholders=False,
+                               cache=True)
     return _parser
 
 
@@ -413,7 +414,7 @@ def parse_sequence(text: str) -> tuple[Any, ...]:
     if not text.strip():
         raise WLSyntaxError("sntxi", "empty input: there is no expression", text, 0,
                             ("an expression",))
-    if CANDIDATE_RE.fullmatch(text):
+    if is_candidate(text):
         value = numeric_list(text, MAX_DEPTH)
         if value is not None:
             return (value,)
