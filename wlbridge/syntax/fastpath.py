@@ -26,7 +26,7 @@ _TOKEN = re.compile(rf"-?{_NUM}")
 GROUP_RE = re.compile(r"\{[\s\d.,{}\-*^`]*\}")
 _PIECES = re.compile(r"[{}]|[^{}]+")
 _ALLOWED = b"0123456789.,-{} \t\n\r`*^"
-_BAD_MARK = re.compile(r"`[^\s,}]")  # a precision/accuracy mark with digits: not a machine real
+_BAD_MARK = re.compile(r"`[\d`+\-.]")  # a precision/accuracy mark with digits: not a machine real
 
 
 def is_candidate(text: str) -> bool:
