@@ -17,7 +17,11 @@ import random
 import sys
 from pathlib import Path
 
-import wlbridge
+try:
+    import wlbridge
+except ImportError:  # a checkout without `pip install -e .`: use the repository's copy
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import wlbridge
 
 NET = """
 NetChain[{EmbeddingLayer[16], LongShortTermMemoryLayer[32], SequenceLastLayer[],

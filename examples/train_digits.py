@@ -13,7 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-import wlbridge
+try:
+    import wlbridge
+except ImportError:  # a checkout without `pip install -e .`: use the repository's copy
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import wlbridge
 
 HERE = Path(__file__).parent
 

@@ -38,6 +38,7 @@ QUICK = ('MaxTrainingRounds -> 2, BatchSize -> 64, RandomSeeding -> 1, '
          'TrainingProgressReporting -> {"Print", "Interval" -> Quantity[1, "Rounds"]}')
 
 
+@pytest.mark.slow
 def test_readme_main_command(tmp_path):
     """`wlbridge train examples/digits_mlp.wl examples/digits.npz --options "$(cat ...)"`:
     the §6.2 table on stdout with timings and memory, the trained net written as WXF."""

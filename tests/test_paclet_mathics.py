@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import shared_dir
+from conftest import shared_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PACLET = ROOT / "wl_package" / "TorchNetTrain" / "Kernel" / "TorchNetTrain.wl"
@@ -75,3 +74,18 @@ def test_bad_option_gives_a_message_and_failure(kernel):
                         '"InternalOptions" -> {"NoSuchOption" -> 1}]')
     assert any("NetTrain::badintopt" in o for o in out), out
     assert str(r.get_head()).endswith("Failure")
+
+
+def test_abort_returns_the_net_trained_so_far(kernel):
+    """Abort[] in the kernel (here from a TrainingProgressFunction) is caught by the paclet,
+    which stops Python's loop and returns the results so far, reason "Aborted", as NetTrain's
+    first abort does (nettrain-loop.md; engine/loop.py)."""
+    r, out = ev(kernel, 'res = TorchNetTrain[NetChain[{LinearLayer[1]}, "Input" -> 2], '
+                        f'{DATA}, "All", MaxTrainingRounds -> 100000, BatchSize -> 8, '
+                        'TrainingProgressFunction -> {Function[info, Abort[]], "Interval" -> 1}]; '
+                        '{res["ReasonTrainingStopped"], res["TotalBatches"], Head[res["TrainedNet"]]}')
+    assert not [o for o in out if "::" in o], out
+    reason, batches, head = mathics_to_py(r)
+    assert reason == "Aborted"
+    assert 2 <= batches < 1000
+    assert str(head).endswith("NetChain")

@@ -22,6 +22,7 @@ from wolframclient.language.expression import WLSymbol
 
 from engine.spec import DecoderSpec, EncoderSpec, LayerSpec, LengthVar, NetSpec, PortRef, TensorType
 from wlbridge.coders import decoder_type, encoder_type, to_decoder_spec, to_encoder_spec
+from wlbridge.messages import WLMessage
 from wlbridge.nets.exprs import (
     head_name,
     invnet,
@@ -35,7 +36,6 @@ from wlbridge.nets.exprs import (
 )
 from wlbridge.nets.functions import NARY, UNARY
 from wlbridge.nets.layers import COMMON_OPTIONS, LAYERS, BadParam, LayerDef
-from wlbridge.messages import WLMessage
 
 CONTAINERS = ("NetChain", "NetGraph")
 

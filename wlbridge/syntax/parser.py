@@ -6,7 +6,9 @@ The result is exactly what wolframclient's WXF reader gives for the same express
   ``Internal`Bag`` -> ``WLSymbol("Internal`Bag")``), except ``System``` which is dropped
   (``System`Print`` -> ``WLSymbol("Print")``) because Mathematica writes System` symbols without
   a context in WXF. ``True``/``False``/``Null`` -> ``True``/``False``/``None``; the symbol
-  ``None`` stays ``WLSymbol("None")`` (wolframclient maps Python None to Null).
+  ``None`` stays ``WLSymbol("None")`` (wolframclient writes Python None as Null; its WXF
+  reader would also turn the symbol None into Python None, the one place we differ from it,
+  so that an option value None survives).
   ``Infinity`` is the symbol ``Infinity``: held input shows it that way (it only becomes
   ``DirectedInfinity[1]`` when evaluated), and Mathics3 reads it the same.
 * numbers: see `numbers`; ``-3`` -> ``-3``, ``-x`` -> ``Times[-1, x]``, ``a - b`` ->

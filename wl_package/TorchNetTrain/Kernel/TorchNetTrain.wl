@@ -116,7 +116,8 @@ poll[sid_String] := Module[{ans = pycall["step", {sid, $TorchNetTrainStepSeconds
   If[! AssociationQ[ans],
    $failure = ans; True,
    Scan[applyLog, ans["Log"]];
-   Scan[applyCallback[sid, #] &, ans["Callbacks"]];
+   (* after an abort no kernel function runs again: NetTrain calls none after its first abort *)
+   If[! $stopping, Scan[applyCallback[sid, #] &, ans["Callbacks"]]];
    $progress = ans["Progress"];
    TrueQ[ans["Done"]]]];
 
@@ -139,7 +140,7 @@ optionsQ[x_] := MatchQ[x, _Rule | _RuleDelayed | {(_Rule | _RuleDelayed) ...}];
 TorchNetTrain[net_, data_, opts___?optionsQ] := TorchNetTrain[net, data, "TrainedNet", opts];
 
 TorchNetTrain[net_, data_, prop : Except[_?optionsQ], opts___?optionsQ] :=
- Block[{$sinks = {}, $functions = {}, $progress = None, $failure = None},
+ Block[{$sinks = {}, $functions = {}, $progress = None, $failure = None, $stopping = False},
   Module[{flat = Flatten[{opts}], sent, sid, result, reporting},
    sent = rewriteOption /@ flat;
    reporting = optionValue[flat, "TrainingProgressReporting", Automatic];
@@ -150,7 +151,7 @@ TorchNetTrain[net_, data_, prop : Except[_?optionsQ], opts___?optionsQ] :=
      If[reporting === None, runSlices[sid],
       Monitor[runSlices[sid], Dynamic[progressLine[$progress]]]],
      (* Abort[]: stop at the next batch ("Aborted") and return what was trained so far *)
-     pycall["stop", {sid, True}]; runSlices[sid]];
+     $stopping = True; pycall["stop", {sid, True}]; runSlices[sid]];
     result = If[$failure =!= None, $failure, pycall["finish", {sid}]];
     If[FailureQ[result], reportFailure[result], result]]]]
 
