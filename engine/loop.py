@@ -949,5 +949,10 @@ def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,
     """
     if config.updates_per_batch < 1:
         raise EngineError("badintopt", "\"UpdatesPerBatch\" should be a positive integer.")
-    loop = _Loop(module, data, config, encoders, events, net_factory, reporter)
-    return loop.run()
+    from engine.denormal import flush_denormals
+
+    # Subnormal floats (ADAM's second moments, long backward chains) take a slow microcode
+    # path on x86; MXNet flushes them, and so do we while training on the CPU.
+    with flush_denormals(True):
+        loop = _Loop(module, data, config, encoders, events, net_factory, reporter)
+        return loop.run()

@@ -2,7 +2,7 @@
 
     python examples/char_lstm.py [LOG.wl]
 
-Task: strings of 4-40 characters over "ab " are "positive" when they hold more a's than b's.
+Task: strings of 4-24 characters over "ab " are "positive" when they hold more a's than b's.
 Lengths vary, so NetTrain's SequenceBucketingPartitions groups similar lengths into batches
 (reference §7.2); ``VerboseLogging -> File[...]`` writes the Plan, Executor, Bucketing,
 MemoryUsage, Permutation and Timing events, one ``{time, batch} -> value`` line each, which the
@@ -24,7 +24,7 @@ except ImportError:  # a checkout without `pip install -e .`: use the repository
     import wlbridge
 
 NET = """
-NetChain[{EmbeddingLayer[16], LongShortTermMemoryLayer[32], SequenceLastLayer[],
+NetChain[{EmbeddingLayer[16], LongShortTermMemoryLayer[24], SequenceLastLayer[],
           LinearLayer[2], SoftmaxLayer[]},
   "Input" -> NetEncoder[{"Characters", "ab "}],
   "Output" -> NetDecoder[{"Class", {"negative", "positive"}}]]
@@ -36,14 +36,14 @@ def make_data(n: int, seed: int) -> list[tuple[str, str]]:
     rng = random.Random(seed)
     pairs = []
     for _ in range(n):
-        s = "".join(rng.choice("ab ") for _ in range(rng.randint(4, 40)))
+        s = "".join(rng.choice("ab ") for _ in range(rng.randint(4, 24)))
         pairs.append((s, "positive" if s.count("a") > s.count("b") else "negative"))
     return pairs
 
 
 def main(log: str = "char_lstm_log.wl") -> dict:
-    train, test = make_data(1200, 1), make_data(200, 2)
-    options = ('MaxTrainingRounds -> 6, BatchSize -> 32, RandomSeeding -> 7, '
+    train, test = make_data(600, 1), make_data(200, 2)
+    options = ('MaxTrainingRounds -> 5, BatchSize -> 32, RandomSeeding -> 7, '
                '"InternalOptions" -> {"SequenceBucketingPartitions" -> 4, '
                f'"VerboseLogging" -> File[{json.dumps(str(log))}]}}')
     results = wlbridge.net_train(NET, train, "All", options=options)

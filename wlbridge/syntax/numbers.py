@@ -13,7 +13,8 @@ Model decisions:
   it). A bare backquote (``0.30000000000000004` ``) forces a machine real. Reals whose magnitude
   a double cannot hold (``1.0*^400``) are also ``Decimal``.
 * ``format_real`` writes the shortest text that reads back to the same double, with ``*^``
-  exponents and a trailing backquote when the mantissa has 16 or more digits, so Mathematica,
+  exponents and a trailing backquote when the mantissa has 16 or more digits (leading zeros
+  included), so Mathematica,
   Mathics3 and this parser all read a machine real. ``-0.0`` is written ``-0.``: this parser
   reads it back as ``-0.0``; Mathematica and Mathics3 read it as ``0.`` (the sign is lost there).
 """
@@ -110,7 +111,9 @@ def format_real(x: float, machine_mark: bool = True) -> str:
     Mathematica reads a machine real); `fullform` leaves it off to match the oracle's printer.
     """
     mant, exp = _split_repr(x)
-    if machine_mark and len(mant.lstrip("-").replace(".", "").lstrip("0")) >= 16:
+    # Digits are counted with leading zeros: Mathics3 does (README 2.3 item 4), and a mark on a
+    # shorter number is harmless, so both readers see a machine real.
+    if machine_mark and len(mant.lstrip("-").replace(".", "")) >= 16:
         mant += "`"
     return f"{mant}*^{exp}" if exp else mant
 

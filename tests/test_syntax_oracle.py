@@ -1,0 +1,80 @@
+"""Differential tests against Mathics3's reader (harness README 2 and 6.1; skipped without it)."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.syntax_corpus import BAD_INPUTS, CORPUS, ORACLE_SKIP
+from wlbridge.syntax import WLSyntaxError, fullform, parse, to_text
+
+
+def _harness() -> Path | None:
+    shared = os.environ.get("WLBRIDGE_SHARED")
+    root = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
+    folder = root / "tools" / "wlharness"
+    return folder if (folder / "wl_oracle.py").exists() else None
+
+
+_folder = _harness()
+if _folder is None:
+    pytest.skip("wlharness (shared/tools/wlharness) not found", allow_module_level=True)
+os.environ.setdefault("MATHICS_CHARACTER_ENCODING", "ASCII")
+pytest.importorskip("mathics")
+sys.path.insert(0, str(_folder))
+oracle = pytest.importorskip("wl_oracle")
+
+
+@pytest.mark.parametrize("src", [s for s, _ in CORPUS if s not in ORACLE_SKIP])
+def test_same_fullform_as_mathics(src):
+    value = parse(src)
+    if "NumericArray" not in src:  # wlc_fullform prints a numpy array as a bare List
+        assert oracle.wlc_fullform(value) == oracle.fullform(src)
+    assert fullform(value) == oracle.fullform(src)
+
+
+@pytest.mark.parametrize("src", sorted(ORACLE_SKIP))
+def test_precision_numbers_agree_numerically(src):
+    """README 2.3 items 4 and 6: Mathics3 keeps precision in bits and pads digits."""
+    ours = parse(src)
+    theirs = oracle.to_wlclient(oracle.parse_expr(src))
+    assert math.isclose(float(ours), float(theirs), rel_tol=1e-15)
+
+
+@pytest.mark.parametrize("src", BAD_INPUTS)
+def test_both_reject(src):
+    with pytest.raises(WLSyntaxError):
+        parse(src)
+    with pytest.raises(oracle.ParseError):
+        oracle.parse_expr(src)
+
+
+def test_written_lines_read_back_exactly_in_mathics(tmp_path):
+    """Lines written by to_text (one log entry per line) come back from Mathics3 bit-exact.
+
+    -0.0 is left out: Mathics3 (like Mathematica) reads ``-0.`` as ``0.`` (README 2.3 item 5).
+    """
+    rng = random.Random(7)
+    floats = [rng.uniform(-1e3, 1e3) for _ in range(300)]
+    floats += [0.1 + 0.2, 1 / 3, 1e-30, 1.5e-20, 1.7976931348623157e308, 2.2250738585072014e-308]
+    floats += [math.ldexp(rng.random(), rng.randint(-1000, 1000)) for _ in range(300)]
+    strings = ['q " b \\ n \n t \t', "\x01 α β 😀", "(* not a comment *)", "\\[Alpha]"]
+    entries = [{"Step": i, "Values": tuple(floats[i:i + 40])} for i in range(0, len(floats), 40)]
+    entries.append({"Strings": tuple(strings)})
+    path = tmp_path / "log.wl"
+    path.write_text("\n".join(to_text(e) for e in entries) + "\n", encoding="ascii")
+    back = oracle.parse_all(path.read_text(encoding="ascii"))
+    assert len(back) == len(entries)
+    got_floats = []
+    for expr in back[:-1]:
+        assoc = oracle.to_wlclient(expr)
+        values = assoc.args[1].args[1]
+        assert all(type(v) is float for v in values)
+        got_floats.extend(values)
+    assert got_floats == floats
+    assert tuple(oracle.to_wlclient(back[-1]).args[0].args[1]) == tuple(strings)
