@@ -95,8 +95,8 @@ def _event_callbacks(on, started) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(2)
     x, y = data()
@@ -112,7 +112,7 @@ def main() -> None:
     print()
     print("| logger on (batch 256) | net_train s/round | vs all off |")
     print("|---|---:|---:|")
-    base = statistics.median(wl_rounds(x, y, 256, args.rounds))
+    base = statistics.median(wl_rounds(x, y, 256, args.rounds))  # loggers: batch 256 only
     print(f"| none | {base:.4f} | |")
     for option in ("CoreLoopLogging", "TrainerLogging", "ExecutorLogging", "PermutationLogging",
                    "TimingLogging", "MemoryUsageLogging", "GradientLogging"):

@@ -88,7 +88,10 @@ def infer_layouts(
             first = np.asarray(col[0])
             out[port] = InputLayout(int(length_ids[port]), tuple(first.shape[1:]), _dtype_of(first, float_dtype))
         else:
-            arr = np.asarray(col)
+            try:
+                arr = np.asarray(col)
+            except ValueError:
+                arr = np.empty(0, dtype=object)
             if arr.dtype == object:
                 raise EngineError("seqlens", f"the input {port!r} has examples of different shapes "
                                              "but no length variable.")
@@ -174,7 +177,8 @@ class BucketExecutors:
 
     ``layouts`` describes every input port (`InputLayout`, see `infer_layouts`); the key has one
     entry per distinct LengthVar id, in increasing id order. ``compile_backend`` is passed to
-    ``torch.compile`` ("inductor" by default; tests use "aot_eager" to skip the C++ build).
+    ``torch.compile`` ("inductor" by default; "aot_eager" captures the same per-key graphs without
+    the C++ build).
     ``plan`` builds the Plan payload's plan from an executor (default: `engine.plan`'s
     example forward pass on the executor's buffers); it runs only when "Plan" is live.
     """
@@ -187,7 +191,7 @@ class BucketExecutors:
         device: Any = "cpu",
         dtype: torch.dtype = torch.float32,
         compile_buckets: bool = False,
-        compile_backend: str = "inductor",
+        compile_backend: str | Callable[..., Any] = "inductor",
         plan: Callable[[Executor], dict[str, Any]] | None = None,
     ):
         self.module = module
@@ -206,9 +210,9 @@ class BucketExecutors:
         self.compile_failed = False
         self._compiled_keys: set[tuple[int, ...]] = set()
         if compile_buckets:
-            import torch._dynamo
+            import torch._dynamo as dynamo
 
-            cfg = torch._dynamo.config
+            cfg = dynamo.config
             name = "recompile_limit" if hasattr(cfg, "recompile_limit") else "cache_size_limit"
             setattr(cfg, name, max(getattr(cfg, name), _COMPILED_KEYS_LIMIT))
 
@@ -319,7 +323,11 @@ class BucketExecutors:
         def payload() -> tuple[Any, ...]:
             from engine.plan import execution_plan, plan_event
 
-            plan = self._plan(ex) if self._plan else execution_plan(self.module, (ex.inputs, ex.lengths))
+            if self._plan is not None:
+                plan = self._plan(ex)
+            else:
+                plan = execution_plan(self.module, (ex.inputs, ex.lengths))
+                plan["inputs"] = {p: list(t.shape) for p, t in ex.inputs.items()}
             return plan_event(dict(zip(self.length_vars, ex.key, strict=True)), plan)
 
         self.events.emit("Plan", payload)

@@ -37,7 +37,7 @@ import torch
 
 from engine import batching
 from engine.errors import EngineError
-from engine.events import Events, Symbol
+from engine.events import Events
 from engine.intervals import Trigger, normalise
 from engine.optim import WolframOptimizer, resolve_method
 from engine.spec import Dataset, EncoderSpec, Interval, LengthVar, TrainConfig
@@ -389,8 +389,8 @@ class _Loop:
             isinstance(vs, float) else n
         # Every batch gathered once: the assignment of examples to batches is fixed (§7.1).
         self.batches = [self.cols.batch(row) for row in perm]
-        self.events.emit("Plan", lambda: ("ToNetPlan", {k: int(v.max()) for k, v in
-                                                        (lengths or {}).items()}, None))
+        self.events.emit("Plan", lambda: _plan_payload(self.module, self.batches[0][0],
+                                                       lengths))
         # Arrays, multipliers, freezing.
         all_arrays = _arrays(self.module)
         own_fn = _inner(self.module, "lr_multipliers")
@@ -465,10 +465,7 @@ class _Loop:
         ev.emit("Trainer", "CreatingOptimizer")
         self.opt = WolframOptimizer(self.method, self.arrays, self.multipliers, total_steps=total)
         ev.emit("Trainer", "ToNetTrainerFinished")
-        ev.emit("Executor", lambda: (Symbol("NetExecutorCreate"),
-                                     {p: (self.batch_size, *t.shape[1:])
-                                      for p, t in self.batches[0][0].items()},
-                                     self._context(), DTYPE_CODES[self.dtype], 0))
+        ev.emit("Executor", lambda: _executor_create(self.batches[0][0], self.device, self.dtype))
         r = self.result = TrainResult(
             module=self.module, final_state={}, batch_size=self.batch_size,
             batches_per_round=self.bpr, training_examples=self.training_examples,
@@ -851,7 +848,8 @@ class _Loop:
         arrays = list(self.arrays.values())
 
         def f(t: torch.Tensor) -> float:
-            return float(norm(t.detach().cpu().numpy())) if norm else float(t.abs().max())
+            # GradientNormFunction takes the whole array as a tensor (wlbridge.options.normfn)
+            return float(norm(t.detach())) if norm else float(t.abs().max())
 
         g = np.array([f(a.grad) if a.grad is not None else 0.0 for a in arrays])
         u = np.array([f(a.detach() - b) for a, b in zip(arrays, before, strict=True)])
@@ -918,6 +916,22 @@ class _Loop:
         timings = self.timer.as_callback_dict()
         info["$Timings"] = info["$InternalTimings"] = timings
         return info
+
+
+def _plan_payload(module: torch.nn.Module, inputs: dict[str, torch.Tensor],
+                  lengths: dict[int, np.ndarray] | None) -> Any:
+    from engine.plan import execution_plan, plan_event
+
+    return plan_event({k: int(v.max()) for k, v in (lengths or {}).items()},
+                      execution_plan(module, inputs))
+
+
+def _executor_create(inputs: dict[str, torch.Tensor], device: torch.device,
+                     dtype: torch.dtype) -> Any:
+    from engine.executor_log import device_memory_limit, executor_create
+
+    return executor_create({p: tuple(t.shape) for p, t in inputs.items()}, device, dtype,
+                           device_memory_limit(device))
 
 
 def _lists(losses: list[float], meas: list[dict[str, float]]) -> dict[str, tuple]:

@@ -193,7 +193,7 @@ def test_automatic_rounds_do_not_touch_weights():
 def test_channels_emit_only_when_listened():
     log = []
     listeners = {c: (lambda t, b, v, c=c: log.append((c, b, v))) for c in
-                 ("CoreLoop", "Gradient", "Permutation", "Executor", "Trainer")}
+                 ("CoreLoop", "Gradient", "Permutation", "Executor", "Trainer", "Plan")}
     train(Classifier(), blobs(), cfg(max_training_rounds=1, listeners=listeners),
           events=Events(listeners))
     chans = {c for c, _, _ in log}
@@ -203,6 +203,11 @@ def test_channels_emit_only_when_listened():
     core = [v for c, _, v in log if c == "CoreLoop"]
     assert core[:3] == ["StartOfLoop", "StartOfBatch", "TrainerUpdate"]
     assert core[-1] == "EndOfLoop"
+    plan = [v for c, _, v in log if c == "Plan"][0]
+    assert plan[0] == "ToNetPlan" and plan[1] == {}
+    create = [v for c, _, v in log if c == "Executor"][0]
+    assert create[0].name == "NetExecutorCreate" and create[1]["Input"] == (16, 4)
+    assert [v for c, _, v in log if c == "Permutation"][0] == "Training"
 
 
 def test_bad_device_and_precision():

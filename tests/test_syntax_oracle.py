@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from syntax_corpus import BAD_INPUTS, CORPUS, ORACLE_SKIP
 
-from tests.syntax_corpus import BAD_INPUTS, CORPUS, ORACLE_SKIP
 from wlbridge.syntax import WLSyntaxError, fullform, parse, to_text
 
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from syntax_corpus import BAD_INPUTS, CORPUS
 from wolframclient.deserializers import binary_deserialize
 from wolframclient.language import wl
 from wolframclient.language.expression import WLFunction, WLSymbol
 from wolframclient.serializers import export
 
-from tests.syntax_corpus import BAD_INPUTS, CORPUS
 from wlbridge.syntax import WLSyntaxError, fullform, parse, parse_sequence, to_text
 from wlbridge.syntax.fastpath import numeric_list
 from wlbridge.syntax.scan import MAX_DEPTH

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_syntax_parse import same
 from wolframclient.deserializers import binary_deserialize
 from wolframclient.language import wl
 from wolframclient.language.expression import WLFunction, WLSymbol
 from wolframclient.serializers import export
 
-from tests.test_syntax_parse import same
 from wlbridge.syntax import fullform, parse, to_text
 
 

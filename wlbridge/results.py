@@ -94,7 +94,7 @@ class NetTrainResults:
             "FinalLearningRate": float(r.final_learning_rate),
             "OptimizationMethod": r.method,
             "TargetDevice": "CPU" if r.target_device.lower() == "cpu" else r.target_device,
-            "WeightsLearningRateMultipliers": {"/".join(p): float(m) for p, m
+            "WeightsLearningRateMultipliers": {tuple(p): float(m) for p, m
                                                in r.learning_rate_multipliers.items()},
             "RoundLossQuartiles": tuple(_floats(q) for q in r.round_loss_quartiles),
             "OptimizerSteps": int(r.optimizer_steps),

@@ -339,7 +339,10 @@ def _describe(expected: set[str]) -> tuple[str, ...]:
             names.append({"NUMBER": "a number", "STRING": "a string", "SYMBOL": "a symbol",
                           "RELOP": "a comparison", "SLOT": "#", "PATTERN": "a pattern"}
                          .get(name, name.lower()))
-    return tuple(n for n in names if "ue000" not in n and n != "fastlist")
+    names = sorted((n for n in names if "\ue000" not in n and n != "fastlist"),
+                   key=lambda n: (n.startswith('"'), n))
+    # A long list helps nobody: show the first few, the parser's own order is arbitrary.
+    return tuple(names[:8] + ["..."] if len(names) > 8 else names)
 
 
 def _syntax_error(e: UnexpectedInput, source: str) -> WLSyntaxError:
