@@ -98,6 +98,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
+    # Flush subnormals in *every* thread: the flag is per thread and torch's intra-op workers
+    # inherit it only when created after it is set. Without this, random-data runs hit the
+    # x86 subnormal slow path at random and per-round times vary ten-fold.
+    torch.set_flush_denormal(True)
     torch.set_num_threads(2)
     x, y = data()
     print("| batch | hand loop s/round | net_train s/round | overhead |")

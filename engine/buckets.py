@@ -119,6 +119,7 @@ class Executor:
     host_lengths: dict[int, torch.Tensor]
     owner: BucketExecutors = field(repr=False)
     compiled: Callable[..., Any] | None = field(default=None, repr=False)
+    copied: Any = field(default=None, repr=False)  # CUDA event after the last host->device copy
 
     def dims(self) -> dict[str, tuple[int, ...]]:
         """Full input dims by port, batch dimension included (the Executor payload form)."""
@@ -131,6 +132,9 @@ class Executor:
         (the masked layers use them, so the pad value never matters). Returns the buffers.
         """
         layouts = self.owner.layouts
+        if self.copied is not None:
+            # The previous asynchronous copy may still read the pinned host buffers.
+            self.copied.synchronize()
         for port, col in batch.items():
             lay = layouts.get(port)
             if lay is None:
@@ -149,6 +153,10 @@ class Executor:
                 t.copy_(self.host_inputs[port], non_blocking=True)
             for lid, t in self.lengths.items():
                 t.copy_(self.host_lengths[lid], non_blocking=True)
+            if self.copied is None and torch.cuda.is_available():
+                self.copied = torch.cuda.Event()
+            if self.copied is not None:
+                self.copied.record()
         return self.inputs, self.lengths
 
     def _fill_sequences(self, port: str, lay: InputLayout, host: torch.Tensor, seqs: Sequence[Any]) -> None:

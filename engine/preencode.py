@@ -148,13 +148,12 @@ class EncodingPlan:
     enabled: bool
     n: int
     messages: list[str] = field(default_factory=list)
+    _raw: set[str] = field(default_factory=set, repr=False)  # ports without an encoder
 
     @property
     def pre_encoded(self) -> set[str]:
         """Ports with an encoder whose encoded column is kept."""
         return set(self.columns) - self._raw
-
-    _raw: set[str] = field(default_factory=set, repr=False)
 
     def batch(self, indices: Sequence[int] | np.ndarray) -> dict[str, np.ndarray | list[np.ndarray]]:
         """The batch of examples ``indices`` (0-based): arrays for fixed ports, lists of arrays
@@ -272,10 +271,13 @@ def _measure(encoder: EncoderSpec, col: Sequence[Any], n: int) -> np.ndarray:
 
 
 def _message(port: str, size: int, budget: int) -> str:
-    return (f"NetTrain::preencmem: the encoded input {port!r} needs about {_mb(size)} but at most "
-            f"{_mb(max(budget, 0))} (1/8 of the available memory) is left for pre-encoded data; "
+    return (f"NetTrain::preencmem: the encoded input {port!r} needs about {_size(size)} but at most "
+            f"{_size(max(budget, 0))} (1/8 of the available memory) is left for pre-encoded data; "
             "it is encoded per batch instead.")
 
 
-def _mb(b: int) -> str:
-    return f"{b / 2**20:.1f} MB"
+def _size(b: int) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
+        if b >= scale:
+            return f"{b / scale:.1f} {unit}"
+    return f"{b} bytes"

@@ -231,6 +231,11 @@ def test_compile_buckets_one_graph_per_key_same_results():
     assert counters["stats"]["unique_graphs"] - before == 2
     for got, want in ((g1, w1), (g2, w2), (g3, w3)):
         torch.testing.assert_close(got, want)
+    # Training goes through the compiled graph: its gradients are the eager ones.
+    weight = buckets.module.embed.weight
+    (grad_compiled,) = torch.autograd.grad(g2.square().sum(), weight)
+    (grad_eager,) = torch.autograd.grad(w2.square().sum(), weight)
+    torch.testing.assert_close(grad_compiled, grad_eager)
     names = [(c, v[0]) for c, v in log]
     assert names == [
         ("Bucketing", "NewMasterBucket"), ("Plan", "ToNetPlan"), ("Executor", Symbol("NetExecutorCreate")),
@@ -261,3 +266,17 @@ def test_compile_buckets_with_inductor():
     assert buckets.compiled_count == 2 and not buckets.compile_failed
     for _, got, want in pairs:
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_buffers_are_staged_through_pinned_host_memory():
+    seqs, bias = _data()
+    buckets = BucketExecutors(MaskedMean().cuda(), _layouts(), device="cuda")
+    idx = np.arange(4)
+    ex, inputs, lengths = buckets.load(_batch(seqs, bias, idx))
+    assert inputs["Input"].is_cuda and lengths[0].is_cuda and ex.host_inputs["Input"].is_pinned()
+    expected, lens = pad_batch([seqs[i] for i in idx], ex.key[0])
+    assert torch.equal(inputs["Input"].cpu(), expected) and torch.equal(lengths[0].cpu(), lens)
+    ptr = inputs["Input"].data_ptr()
+    _, again, _ = buckets.load(_batch(seqs, bias, idx))
+    assert again["Input"].data_ptr() == ptr
