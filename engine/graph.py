@@ -43,6 +43,7 @@ from engine.errors import EngineError
 from engine.init import initialize_layer
 from engine.layers import LayerKind, lookup, where
 from engine.layers.base import format_dims
+from engine.layers.sequence import NetMap
 from engine.spec import LayerSpec, LengthVar, NetSpec, PortRef, TensorType
 
 HEADS = {"chain": "NetChain", "graph": "NetGraph"}
@@ -379,6 +380,14 @@ class WolframModule(nn.Module):
             if isinstance(node, WolframModule):
                 for p, m in node.layer_paths().items():
                     out[(key, *p)] = m
+            elif isinstance(node, NetMap):
+                # The mapped net's layers, under NetExtract's path {key, "Net", ...}.
+                inner = node.net
+                if isinstance(inner, WolframModule):
+                    for p, m in inner.layer_paths().items():
+                        out[(key, "Net", *p)] = m
+                else:
+                    out[(key, "Net")] = inner
             else:
                 out[(key,)] = node
         return out
@@ -387,11 +396,19 @@ class WolframModule(nn.Module):
     def layer_specs(self) -> dict[tuple[str, ...], LayerSpec]:
         out: dict[tuple[str, ...], LayerSpec] = {}
         for key, node in zip(self.keys, self.nodes, strict=True):
+            spec = self.spec.nodes[key]
             if isinstance(node, WolframModule):
                 for p, s in node.layer_specs.items():
                     out[(key, *p)] = s
+            elif isinstance(node, NetMap):
+                inner = spec.args["Net"]  # type: ignore[union-attr]
+                if isinstance(node.net, WolframModule):
+                    for p, s in node.net.layer_specs.items():
+                        out[(key, "Net", *p)] = s
+                else:
+                    out[(key, "Net")] = inner
             else:
-                out[(key,)] = self.spec.nodes[key]  # type: ignore[assignment]
+                out[(key,)] = spec  # type: ignore[assignment]
         return out
 
     def _all_arrays(self, trainable: bool) -> dict[tuple[str, ...], torch.Tensor]:
@@ -433,6 +450,9 @@ def _effective_multiplier(spec: NetSpec, layer_path: tuple[str, ...]) -> float |
     value = spec.lr_multiplier
     node: LayerSpec | NetSpec = spec
     for key in layer_path:
+        if isinstance(node, LayerSpec):  # NetMapOperator: "Net" is the mapped net
+            node = node.args["Net"]
+            continue
         node = node.nodes[key]  # type: ignore[union-attr]
         if node.lr_multiplier is not None:
             value = node.lr_multiplier

@@ -39,6 +39,7 @@ from engine import batching
 from engine.errors import EngineError
 from engine.events import Events
 from engine.intervals import Trigger, normalise
+from engine.memory import memory_sample
 from engine.optim import WolframOptimizer, resolve_method
 from engine.spec import Dataset, EncoderSpec, Interval, LengthVar, TrainConfig
 from engine.stopping import EarlyStopping
@@ -49,6 +50,8 @@ PRECISIONS = {"Real32": torch.float32, "Real64": torch.float64, "Real16": torch.
               "Mixed": torch.float32}
 DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2}
 AUTOMATIC_ROUND_SECONDS = 20.0
+#: TimingLogging's period in seconds (§3.7: every 10 s); a module constant so tests can shorten it
+TIMING_LOG_PERIOD = 10.0
 
 
 class TrainingWarning(UserWarning):
@@ -91,6 +94,7 @@ class TrainResult:
     timings: dict[str, Any] = field(default_factory=dict)
     permutation: np.ndarray | None = None
     max_training_rounds: float = 0
+    plot_loss_quartiles: bool = False  # the "PlotLossQuartiles" internal option, for plots
 
 
 class _LazyInfo(dict):
@@ -138,7 +142,8 @@ def _device(name: str) -> torch.device:
 def _dtype(precision: str) -> torch.dtype:
     if precision not in PRECISIONS:
         raise EngineError("badwp", "Setting of WorkingPrecision should be either Automatic, "
-                          f"\"Real32\", \"Mixed\", or \"Real64\", not {precision!r}.", "General")
+                          f"\"Real32\", \"Mixed\", \"Real64\" or \"Real16\", not "
+                          f"{precision!r}.", "General")
     return PRECISIONS[precision]
 
 
@@ -178,67 +183,135 @@ def _encode(port: str, values: Any, encoder: EncoderSpec | None) -> Any:
 
 
 def _length_ids(module: torch.nn.Module) -> dict[str, int]:
-    types = _inner(module, "input_types") or {}
+    """LengthVar id of every sequence port: the net's inputs and the loss targets."""
+    types = dict(_inner(module, "input_types") or {})
+    for port, t in (getattr(module, "target_types", None) or {}).items():
+        types.setdefault(port, t)
     out = {}
     for port, t in types.items():
         dims = getattr(t, "dims", None) or ()
-        for d in dims:
+        for d in dims[:1]:
             if isinstance(d, LengthVar):
                 out[port] = d.id
-                break
     return out
 
 
 class _Columns:
-    """Encoded columns on the device; fixed columns as one tensor, sequences as arrays."""
+    """A data set's columns as the loop reads them (reference §7.2, §8.5).
+
+    `engine.preencode.plan_encoding` runs first: encoders run once for the whole column when
+    pre-encoding is on and the column fits in memory, else per batch; sequence lengths are
+    always measured up front. Fixed-shape columns that are kept are moved to the device as one
+    tensor each, so their batches are an ``index_select`` and can all be gathered before the
+    loop. Everything else ("streamed" ports: sequences, columns encoded per batch) is produced
+    per batch by `load` inside the "gen" phase, written into a bucket executor's buffers
+    (`engine.buckets`), padded to the batch's RoundBucket length (§7.4).
+    """
 
     def __init__(self, data: Dataset, module: torch.nn.Module, encoders: dict[str, EncoderSpec],
-                 device: torch.device, dtype: torch.dtype):
-        self.fixed: dict[str, torch.Tensor] = {}
-        self.seqs: dict[str, list[np.ndarray]] = {}
+                 device: torch.device, dtype: torch.dtype, config: TrainConfig):
+        from engine.preencode import plan_encoding
+
         self.length_ids = _length_ids(module)
-        for port, col in data.columns.items():
-            col = _encode(port, col, encoders.get(port))
-            arr = _as_array(col)
+        self.plan = plan_encoding(data.columns, encoders, config)
+        self.fixed: dict[str, torch.Tensor] = {}
+        self.streamed: list[str] = []
+        for port, col in self.plan.columns.items():
+            arr = None if port in self.length_ids else _as_array(col)
             if arr is None:
-                self.seqs[port] = [np.asarray(x) for x in col]
+                self.streamed.append(port)
                 continue
             t = torch.from_numpy(arr)
             t = t.to(dtype) if t.is_floating_point() else t.long()
             self.fixed[port] = t.to(device)
+        self.streamed += list(self.plan.per_batch)
+        for port in self.streamed:
+            if port not in self.length_ids and port in self.plan.lengths:
+                raise EngineError("seqlens", f"the input {port!r} has examples of different "
+                                  "lengths, but the net expects a fixed size.")
         self.device = device
         self.dtype = dtype
-        self.n = len(data)
+        self.n = self.plan.n
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether batches are made per batch (sequences, or per-batch encoding)."""
+        return bool(self.streamed)
 
     def lengths(self) -> dict[int, np.ndarray] | None:
         """Per-example lengths by LengthVar id, for bucketing (None for fixed-size data)."""
-        if not self.seqs:
+        by_port = dict(self.plan.lengths)
+        for port in self.length_ids:
+            col = self.plan.columns.get(port)
+            if port not in by_port and isinstance(col, np.ndarray) and col.ndim >= 2:
+                by_port[port] = np.full(self.n, col.shape[1], dtype=np.int64)
+        by_port = {p: v for p, v in by_port.items() if p in self.length_ids}
+        if not by_port:
             return None
-        out: dict[int, np.ndarray] = {}
-        for port, seq in self.seqs.items():
-            lid = self.length_ids.get(port, 0)
-            lens = np.fromiter((len(s) for s in seq), dtype=np.int64, count=len(seq))
-            if lid in out and not np.array_equal(out[lid], lens):
-                bad = int(np.flatnonzero(out[lid] != lens)[0]) + 1
-                raise EngineError("incseqlen", f"example {bad}: inputs sharing a length have "
-                                  "different sequence lengths.")
-            out[lid] = lens
-        return out
+        return self.plan.lengths_by_var({p: self.length_ids[p] for p in by_port})
 
-    def batch(self, idx: np.ndarray) -> tuple[dict[str, torch.Tensor], dict[int, torch.Tensor]]:
-        """The inputs and lengths of the examples ``idx`` (0-based), ready for the module."""
+    def executors(self, module: torch.nn.Module, events: Events | None,
+                  compile_buckets: bool = False) -> Any:
+        """A `BucketExecutors` for the streamed ports (None when every port is pre-gathered)."""
+        if not self.dynamic:
+            return None
+        from engine.buckets import BucketExecutors, infer_layouts
+        from engine.plan import execution_plan
+
+        sample = self.plan.batch(np.zeros(1, dtype=np.int64), ports=self.streamed)
+        ids = {p: self.length_ids[p] for p in self.streamed if p in self.length_ids}
+        layouts = infer_layouts(sample, ids, self.dtype)
+        return BucketExecutors(module, layouts, events, device=self.device, dtype=self.dtype,
+                               compile_buckets=compile_buckets,
+                               plan=lambda ex: execution_plan(module, ex.inputs))
+
+    def gather(self, idx: np.ndarray) -> tuple[dict[str, torch.Tensor], dict[int, torch.Tensor]]:
+        """Inputs and lengths of the examples ``idx`` (0-based) in tensors of their own."""
         ti = torch.from_numpy(np.ascontiguousarray(idx)).to(self.device)
         inputs = {p: t.index_select(0, ti) for p, t in self.fixed.items()}
         lengths: dict[int, torch.Tensor] = {}
-        for port, seq in self.seqs.items():
-            chosen = [seq[i] for i in idx]
-            key = batching.bucket_key([len(s) for s in chosen])[0]
-            padded, lens = batching.pad_batch(chosen, key)
-            if padded.is_floating_point():
-                padded = padded.to(self.dtype)
-            inputs[port] = padded.to(self.device)
-            lengths[self.length_ids.get(port, 0)] = lens.to(self.device)
+        for port, col in self.plan.batch(idx, ports=self.streamed).items():
+            if port not in self.length_ids:
+                t = torch.from_numpy(np.ascontiguousarray(np.asarray(col)))
+            else:
+                key = batching.bucket_key([len(s) for s in col])[0]
+                t, lens = batching.pad_batch(list(col), key)
+                lengths[self.length_ids[port]] = lens.to(self.device)
+            t = t.to(self.dtype) if t.is_floating_point() else t.long()
+            inputs[port] = t.to(self.device)
         return inputs, lengths
+
+    def load(self, idx: np.ndarray, buckets: Any) -> tuple[Callable, dict[str, torch.Tensor],
+                                                          dict[int, torch.Tensor]]:
+        """The "gen" work for one batch: encode what is encoded per batch, pad to the bucket
+        length and fill the bucket executor's buffers. Returns (executor, inputs, lengths); the
+        tensors are the executor's reused buffers, valid until its next `load`."""
+        ex, ins, lens = buckets.load(self.plan.batch(idx, ports=self.streamed))
+        inputs = dict(ins)
+        if self.fixed:
+            ti = torch.from_numpy(np.ascontiguousarray(idx)).to(self.device)
+            for p, t in self.fixed.items():
+                inputs[p] = t.index_select(0, ti)
+        return ex, inputs, dict(lens)
+
+
+class _LazyBatches:
+    """Batches made when read (the "gen" phase): row ``j`` of ``rows`` -> (executor, inputs,
+    lengths), plus the validity mask of row ``j`` when ``masks`` is given (validation)."""
+
+    def __init__(self, cols: _Columns, rows: np.ndarray, buckets: Any,
+                 masks: torch.Tensor | None = None):
+        self.cols, self.rows, self.buckets, self.masks = cols, rows, buckets, masks
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, j: int) -> tuple:
+        out = self.cols.load(self.rows[j], self.buckets)
+        return out if self.masks is None else (*out, self.masks[j])
+
+    def __iter__(self) -> Any:
+        return (self[j] for j in range(len(self.rows)))
 
 
 def _as_array(col: Any) -> np.ndarray | None:
@@ -327,6 +400,12 @@ class _Loop:
         if config.working_precision == "Mixed" and self.device.type != "cuda":
             raise EngineError("nninvmixed", "WorkingPrecision -> \"Mixed\" needs a GPU "
                               "TargetDevice.", "General")
+        from engine.precision import PrecisionPolicy
+
+        # Real16: float16 module, float32 masters owned by the optimizer, loss x rescale (§8.2)
+        self.precision = PrecisionPolicy(config.working_precision,
+                                         config.low_precision_gradient_rescaling,
+                                         str(self.device))
         if len(data) == 0:
             raise EngineError("nodata", "the training data contains no examples.")
         if config.random_seed is not None:
@@ -337,13 +416,13 @@ class _Loop:
         self.module = module.to(self.device, self.dtype)
         self.module.train()
         encoders = encoders or {}
-        self.cols = _Columns(data, self.module, encoders, self.device, self.dtype)
+        self.cols = _Columns(data, self.module, encoders, self.device, self.dtype, config)
         self.val_cols = None
         if isinstance(config.validation_set, Dataset):
             if len(config.validation_set) == 0:
                 raise EngineError("nodata", "the ValidationSet contains no examples.")
             self.val_cols = _Columns(config.validation_set, self.module, encoders,
-                                     self.device, self.dtype)
+                                     self.device, self.dtype, config)
         lengths = self.cols.lengths()
         n = self.cols.n
         bs = config.batch_size or (32 if lengths else 64)
@@ -361,7 +440,10 @@ class _Loop:
             for p in batching.permutation_log_payloads("Training", lengths, perm)[1:]:
                 self.events.emit("Permutation", p)
         self.permutation = perm
-        self.val_batches: list | None = None
+        # Buckets as executors (§3.3, §7.4): training's log its events; validation has its own
+        # (NetTrain's separate test-mode executor), so the two never share buffers.
+        self.buckets = self.cols.executors(self.module, self.events, config.compile_buckets)
+        self.val_batches: Any = None
         self.validation_examples = 0
         vs = config.validation_set
         if isinstance(vs, float):
@@ -373,24 +455,32 @@ class _Loop:
             val_idx = perm[len(perm) - k:].reshape(-1)
             perm = perm[: len(perm) - k]
             self.validation_examples = len(np.unique(val_idx))
-            self.val_batches = [self.cols.batch(val_idx[i:i + bs]) + (None,)
-                                for i in range(0, len(val_idx), bs)]
+            if self.cols.dynamic:
+                # Validation data is fully sorted by length, front-padded (§7.3).
+                ex_idx = np.unique(val_idx)
+                sub = {v: ls[ex_idx] for v, ls in lengths.items()} if lengths else None
+                self.val_batches = self._validation_batches(self.cols, sub, len(ex_idx), ex_idx)
+            else:
+                self.val_batches = [(self.module, *self.cols.gather(val_idx[i:i + bs]), None)
+                                    for i in range(0, len(val_idx), bs)]
         elif self.val_cols is not None:
-            vn = self.val_cols.n
-            order, valid = batching.validation_order(None, min(bs, vn), vn)
-            self.events.emit("Permutation", "Validation")
-            self.events.emit("Permutation", ("PermutationCompressed", None))
-            self.validation_examples = vn
-            self.val_batches = [self.val_cols.batch(o) + (torch.from_numpy(m).to(self.device),)
-                                for o, m in zip(order, valid, strict=True)]
+            self.validation_examples = self.val_cols.n
+            self.val_batches = self._validation_batches(self.val_cols, self.val_cols.lengths(),
+                                                        self.val_cols.n, None)
         self.train_perm = perm
         self.bpr = len(perm)
         self.training_examples = len(np.unique(perm)) if self.val_batches is not None and \
             isinstance(vs, float) else n
-        # Every batch gathered once: the assignment of examples to batches is fixed (§7.1).
-        self.batches = [self.cols.batch(row) for row in perm]
-        self.events.emit("Plan", lambda: _plan_payload(self.module, self.batches[0][0],
-                                                       lengths))
+        if self.buckets is None:
+            # Every batch gathered once: the assignment of examples to batches is fixed (§7.1).
+            self.batches: Any = [(self.module, *self.cols.gather(row)) for row in perm]
+            self.events.emit("Plan", lambda: _plan_payload(self.module, self.batches[0][1],
+                                                           lengths))
+        else:
+            # Made per batch in "gen": encoded (unless pre-encoded), padded to the bucket
+            # length and written into the bucket executor's buffers; Plan and NetExecutorCreate
+            # are emitted by the executors (engine.buckets).
+            self.batches = _LazyBatches(self.cols, perm, self.buckets)
         # Arrays, multipliers, freezing.
         all_arrays = _arrays(self.module)
         own_fn = _inner(self.module, "lr_multipliers")
@@ -401,9 +491,12 @@ class _Loop:
         for p, a in all_arrays.items():
             if self.multipliers[p] == 0:
                 a.requires_grad_(False)
+        self.precision.prepare(self.module)
+        # what the optimizer steps: the float32 masters in Real16, the arrays themselves else
+        self.opt_arrays = self.precision.owned(self.arrays)
         self.method = resolve_method(config.method, config.learning_rate)
         self.timer = PhaseTimer()
-        self.timing_log = TimingLogSchedule(10.0)
+        self.timing_log = TimingLogSchedule(TIMING_LOG_PERIOD)
         self.memory = None
         if self.events.active("MemoryUsage") or config.report_memory_usage:
             from engine.memory import MemorySampler
@@ -414,6 +507,24 @@ class _Loop:
 
     def _context(self) -> int:
         return 1 if self.device.type == "cpu" else 2 + (self.device.index or 0)
+
+    def _validation_batches(self, cols: _Columns, lengths: dict[int, np.ndarray] | None,
+                            n: int, subset: np.ndarray | None) -> Any:
+        """Validation batches in the §7.3 order (sorted by length when there are lengths,
+        else identity; the front padded, masked out of the totals) and their Permutation log.
+        ``subset`` maps positions to example indices of ``cols`` (Scaled validation)."""
+        bs = min(self.batch_size, n)
+        matrix = np.stack([lengths[k] for k in sorted(lengths)], 1) if lengths else None
+        order, valid = batching.validation_order(matrix, bs, n)
+        rows = order if subset is None else subset[order]
+        if self.events.active("Permutation"):
+            logged = rows if lengths else None
+            for p in batching.permutation_log_payloads("Validation", lengths, logged):
+                self.events.emit("Permutation", p)
+        masks = torch.from_numpy(valid).to(self.device)
+        if cols.dynamic:
+            return _LazyBatches(cols, rows, cols.executors(self.module, None), masks)
+        return [(self.module, *cols.gather(o), m) for o, m in zip(rows, masks, strict=True)]
 
     # -- setup that needs the optimizer ---------------------------------------------------------
 
@@ -426,7 +537,7 @@ class _Loop:
         clone = copy.deepcopy(self.module)
         arrays = {p: a for p, a in _arrays(clone).items() if self.multipliers.get(p, 1) != 0}
         opt = WolframOptimizer(self.method, arrays, self.multipliers)
-        inputs, lengths = self.batches[0]
+        _, inputs, lengths = self.batches[0]
         best = math.inf
         repeats = 1
         i = 0
@@ -463,20 +574,22 @@ class _Loop:
             total = min(total, cfg.max_training_batches)
         self.max_rounds, self.total = max_rounds, total
         ev.emit("Trainer", "CreatingOptimizer")
-        self.opt = WolframOptimizer(self.method, self.arrays, self.multipliers, total_steps=total)
+        self.opt = WolframOptimizer(self.method, self.opt_arrays, self.multipliers,
+                                    total_steps=total)
         ev.emit("Trainer", "ToNetTrainerFinished")
-        ev.emit("Executor", lambda: _executor_create(self.batches[0][0], self.device, self.dtype))
+        self._log_executors()
         r = self.result = TrainResult(
             module=self.module, final_state={}, batch_size=self.batch_size,
             batches_per_round=self.bpr, training_examples=self.training_examples,
             validation_examples=self.validation_examples, method=self.method.name,
             target_device=cfg.target_device, initial_learning_rate=self.opt.current_rate(1),
             learning_rate_multipliers=dict(self.multipliers), permutation=self.train_perm,
-            max_training_rounds=max_rounds)
+            max_training_rounds=max_rounds, plot_loss_quartiles=cfg.plot_loss_quartiles)
         if not self.arrays:
             warnings.warn(TrainingWarning("NetTrain::netfrozen: all arrays of the net are "
                                           "frozen; the net is returned unchanged."), stacklevel=3)
             r.reason = "MaxTrainingRounds"
+            self.precision.write_back(self.module)
             r.final_state = _state(self.module)
             return r
         # Periodic functions (§9.6)
@@ -492,7 +605,9 @@ class _Loop:
                           stacklevel=3)
         self.best_key: tuple | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
-        self.finite_state = _state(self.module)
+        self.finite_state = self._snapshot()
+        self.grad_rec = self._gradient_recorder() if ev.active("Gradient") else None
+        self._rep_pending: list[tuple[float, torch.Tensor | None]] = []
         self.event_name: str | None = None
         self.round, self.batch, self.abs_batch = 1, 0, 0
         self.stop_reason: str | None = None
@@ -553,12 +668,15 @@ class _Loop:
         r.mean_examples_per_second = (r.mean_batches_per_second * self.batch_size *
                                       cfg.updates_per_batch)
         r.timings = self.timer.as_callback_dict()
+        # Real16: the module becomes float32 holding the masters; snapshots hold masters too
+        self.precision.write_back(self.module)
         if r.reason == "WeightsDiverged":
             self.module.load_state_dict(self.best_state or self.finite_state)
         r.final_state = _state(self.module)
         if self.best_state is not None:
             self.module.load_state_dict(self.best_state)
         if rep is not None:
+            self._flush_reporter()
             rep.finish({"Aborted": r.reason == "Aborted", "Progress": self._info()})
         return r
 
@@ -569,15 +687,21 @@ class _Loop:
         sync_cuda = cfg.force_synchronization and self.device.type == "cuda"
         order = np.arange(self.bpr)
         batches = self.batches
+        lazy = isinstance(batches, _LazyBatches)
+        nxt = None
         perf = time.perf_counter
         t_start = self.t_start
         time_goal = cfg.time_goal
         total = self.total
-        grad_log = ev.active("Gradient")
+        grad_rec = self.grad_rec
+        precision = self.precision
+        half = precision.name == "Real16"
+        amp = precision.name == "Mixed"
         core = ev.active("CoreLoop")
         trainer = ev.active("Trainer")
         rep = self.reporter
         rep_errors = rep is not None and self.error_rate
+        pending = self._rep_pending
         want_err = self.error_rate
         pos = 0
         while True:
@@ -592,34 +716,47 @@ class _Loop:
                 self.batch -= 1
                 self.stop_reason = "TimeGoal"
                 return
-            inputs, lengths = batches[order[pos]]
+            call, inputs, lengths = nxt if nxt is not None else batches[order[pos]]
+            nxt = None
             # exec: UpdatesPerBatch forward/backward/update passes on the same batch (§8.1)
-            before = [a.detach().clone() for a in self.arrays.values()] if grad_log else None
+            if grad_rec is not None:
+                grad_rec.before_update()
             if trainer:
                 ev.emit("Trainer", "TrainerUpdateStarted")
             for _ in range(upb):
                 if trainer:
                     ev.emit("Trainer", "ForwardBackward")
                 opt.zero_grad()
-                loss, err = _losses(module, module(inputs, lengths), inputs, want_err)
-                loss.backward()
-                if trainer:
-                    ev.emit("Trainer", "CallOptimizer")
-                opt.step()
+                if half or amp:
+                    precision.clear_module_grads()
+                    with precision.autocast():
+                        loss, err = _losses(module, call(inputs, lengths), inputs, want_err)
+                    precision.backward(loss)  # Real16: loss x rescale (§8.2)
+                    if trainer:
+                        ev.emit("Trainer", "CallOptimizer")
+                    precision.unscale_and_step(opt)  # masters step, float16 arrays synced
+                else:
+                    loss, err = _losses(module, call(inputs, lengths), inputs, want_err)
+                    loss.backward()
+                    if trainer:
+                        ev.emit("Trainer", "CallOptimizer")
+                    opt.step()
             if trainer:
                 ev.emit("Trainer", "TrainerUpdateFinished")
             if core:
                 ev.emit("CoreLoop", "TrainerUpdate")
             t1 = perf()
             timer.record("exec", t1 - t0)
-            if grad_log:
-                ev.emit("Gradient", lambda b=before: self._gradient_payload(b))
+            if grad_rec is not None:
+                ev.emit("Gradient", grad_rec.after_update)
             # gen: the next batch (pre-gathered; the visiting order reshuffles per round, §7.5)
             pos += 1
             last_of_round = pos == self.bpr
             if last_of_round:
                 pos = 0
                 order = batching.reshuffle_round(order, self.rng)
+            if lazy and self.abs_batch < total:
+                nxt = batches[order[pos]]  # encode, pad, fill the bucket executor (§7.4, §8.5)
             if core:
                 ev.emit("CoreLoop", "FetchDataFromGenerator")
             t2 = perf()
@@ -638,13 +775,14 @@ class _Loop:
             # coll
             r.batch_losses.append(value)
             self.round_batch_losses.append(value)
-            if err is not None and self.error_rate:
+            e = None
+            if err is not None and want_err:
+                # stays on the device: read once per round (or per report row), never here
                 e = err.detach().float().mean()
                 self.round_errors.append(e)
                 self.last_batch_error = e
             if rep is not None:
-                rep.add_batch_loss(value, {"ErrorRate": float(self.last_batch_error)}
-                                   if rep_errors and err is not None else None)
+                pending.append((value, e if rep_errors else None))
             if core:
                 ev.emit("CoreLoop", "BatchCollectors")
             t4 = perf()
@@ -705,7 +843,7 @@ class _Loop:
             self._diverged("a trainable array contains NaN or Inf")
             return
         if not self.val_batches:
-            self.finite_state = _state(self.module)
+            self.finite_state = self._snapshot()
 
     def _periodic(self, last_of_round: bool) -> None:
         clock = (self.abs_batch, self.round if last_of_round else self.round - 1,
@@ -743,6 +881,7 @@ class _Loop:
                 self.events.emit("MemoryUsage", sample)
         rep = self.reporter
         if rep is not None and rep.wants_row(clock):
+            self._flush_reporter()
             rep.row(info or self._info())
         self.timer.record("rep", time.perf_counter() - t1)
         if self.timing_log.due(clock[2]):
@@ -781,6 +920,9 @@ class _Loop:
         ev.emit("Trainer", "TrainerDoValidation")
         self._fire_event("ValidationStarted")
         separate = not self.cfg.disable_validation_executor
+        reshape = not separate and self.val_batch_size != self.batch_size
+        if reshape:  # the training executor runs the validation batch size, then back
+            ev.emit("Executor", lambda: _executor_reshape(self.val_batch_size, self.device))
         if separate:
             self.module.eval()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -788,9 +930,9 @@ class _Loop:
         count = 0
         has_err = False
         ctx = torch.inference_mode() if separate else torch.no_grad()
-        with ctx:
-            for inputs, lengths, mask in self.val_batches:
-                out = self.module(inputs, lengths)
+        with ctx, self.precision.autocast():
+            for call, inputs, lengths, mask in self.val_batches:
+                out = call(inputs, lengths)
                 per = None
                 for v in _loss_terms(out).values():
                     v = v.reshape(v.shape[0], -1).mean(1).double()
@@ -807,6 +949,8 @@ class _Loop:
                     err_sum += e.double().sum()
         if separate:
             self.module.train()
+        if reshape:
+            ev.emit("Executor", lambda: _executor_reshape(self.batch_size, self.device))
         loss = float(loss_sum) / count
         meas = {"ErrorRate": float(err_sum) / count} if has_err else {}
         r.validation_losses.append(loss)
@@ -823,7 +967,7 @@ class _Loop:
             else (loss,)
         if self.best_key is None or key < self.best_key:
             self.best_key = key
-            self.best_state = _state(self.module)
+            self.best_state = self._snapshot()
             r.best_validation_round = self.round
             ev.emit("Trainer", ("TrainerSaveCheckpoint", "InMemory"))
             self._fire_event("NetValidationImprovement")
@@ -843,17 +987,64 @@ class _Loop:
         self._fire_event("WeightsDiverged")
         self.stop_reason = "WeightsDiverged"
 
-    def _gradient_payload(self, before: list[torch.Tensor]) -> dict[str, np.ndarray]:
-        norm = self.cfg.gradient_norm_function
-        arrays = list(self.arrays.values())
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        """A copy of the module's state; in Real16 the trainable arrays are the float32
+        masters, so a restored best/final net has the optimizer's exact weights."""
+        state = _state(self.module)
+        state.update(self.precision.master_state())
+        return state
 
-        def f(t: torch.Tensor) -> float:
-            # GradientNormFunction takes the whole array as a tensor (wlbridge.options.normfn)
-            return float(norm(t.detach())) if norm else float(t.abs().max())
+    def _gradient_recorder(self) -> Any:
+        """GradientLogging's recorder (§3.8): trainable arrays in the order of "Gradients",
+        auxiliary arrays (BatchNorm statistics) first for the updates; the module's gradient
+        is of the batch *mean* (times the Real16 rescale), so ``grad_scale`` = batch size
+        gives NetTrain's gradient of the batch sum."""
+        from engine.gradients import GradientRecorder
 
-        g = np.array([f(a.grad) if a.grad is not None else 0.0 for a in arrays])
-        u = np.array([f(a.detach() - b) for a, b in zip(arrays, before, strict=True)])
-        return {"GradientMagnitudes": g, "UpdateMagnitudes": u}
+        all_fn = _inner(self.module, "arrays")
+        if all_fn is not None:
+            every = {(tuple(k) if not isinstance(k, str) else tuple(k.split("/"))): v
+                     for k, v in all_fn().items()}
+            trainable = set(_arrays(self.module))
+            aux = [("/".join(p), t) for p, t in every.items() if p not in trainable]
+        else:
+            aux = [(n, b) for n, b in self.module.named_buffers() if b.is_floating_point()]
+        return GradientRecorder([("/".join(p), a) for p, a in self.arrays.items()], aux,
+                                self.cfg.gradient_norm_function, grad_scale=self.batch_size)
+
+    def _flush_reporter(self) -> None:
+        """Hand the batches since the last row to the reporter, reading their error rates
+        from the device in one transfer (not one sync per batch)."""
+        pending, rep = self._rep_pending, self.reporter
+        if not pending or rep is None:
+            return
+        errs = [e for _, e in pending if e is not None]
+        host = iter(torch.stack(errs).tolist()) if errs else iter(())
+        for value, e in pending:
+            rep.add_batch_loss(value, {"ErrorRate": next(host)} if e is not None else None)
+        pending.clear()
+
+    @property
+    def val_batch_size(self) -> int:
+        """The batch size validation runs with: the first validation batch's when the batches
+        are prepared tensors; bucketed validation logs through its own executors."""
+        vb = self.val_batches
+        if not isinstance(vb, list) or not vb:
+            return self.batch_size
+        return next((int(t.shape[0]) for t in vb[0][1].values()), self.batch_size)
+
+    def _log_executors(self) -> None:
+        """ExecutorLogging at setup (§3.2) for prepared (non-bucketed) batches: one Create for
+        the training executor and, when validation runs in a separate test-mode executor, one
+        for it with its batch size. Bucket executors (engine.buckets) log their own Create."""
+        ev = self.events
+        if not ev.active("Executor") or self.buckets is not None:
+            return
+        ev.emit("Executor", _executor_create(self.batches[0][1], self.device, self.dtype))
+        if isinstance(self.val_batches, list) and self.val_batches \
+                and not self.cfg.disable_validation_executor:
+            ev.emit("Executor", _executor_create(self.val_batches[0][1], self.device,
+                                                 self.dtype))
 
     def _info(self) -> _LazyInfo:
         """The §9.11 association for TrainingProgressFunction and reporters."""
@@ -911,7 +1102,7 @@ class _Loop:
                                         for p, a in self.arrays.items()
                                         if a.grad is not None}),
             "$MemoryUsage": _Lazy(lambda: (self.memory.latest if self.memory is not None
-                                           and self.memory.latest else _memory_usage())),
+                                           and self.memory.latest else memory_sample())),
         })
         timings = self.timer.as_callback_dict()
         info["$Timings"] = info["$InternalTimings"] = timings
@@ -941,12 +1132,10 @@ def _lists(losses: list[float], meas: list[dict[str, float]]) -> dict[str, tuple
     return out
 
 
-def _memory_usage() -> dict[str, int]:
-    """The "$MemoryUsage" key: available system memory and this process's resident size."""
-    import psutil
+def _executor_reshape(batch_size: int, device: torch.device) -> Any:
+    from engine.executor_log import executor_reshape
 
-    return {"System": int(psutil.virtual_memory().available),
-            "Kernel": int(psutil.Process().memory_info().rss)}
+    return executor_reshape(int(batch_size), device)
 
 
 def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,

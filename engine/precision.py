@@ -179,6 +179,35 @@ class PrecisionPolicy:
         else:
             optimizer.step()
 
+    def owned(self, arrays: Mapping[Any, torch.Tensor]) -> dict[Any, torch.Tensor]:
+        """``arrays`` (any key -> module parameter) with each parameter replaced by the tensor
+        the optimizer must own: its float32 master for Real16, itself otherwise."""
+        masters = {id(p): m for p, m in self._pairs}
+        return {k: masters.get(id(a), a) for k, a in arrays.items()}
+
+    def clear_module_grads(self) -> None:
+        """Real16: drop the float16 gradients of the module (the optimizer only clears the
+        masters'). No-op otherwise, so the float32 fast path does no extra work."""
+        for p, _m in self._pairs:
+            p.grad = None
+
+    def master_state(self) -> dict[str, torch.Tensor]:
+        """Real16: state-dict name -> a float32 copy of the master; ``{}`` otherwise. Merged
+        into a ``state_dict()`` snapshot it makes the snapshot exact (no float16 rounding)."""
+        return {n: m.detach().clone() for n, (_p, m) in zip(self._names, self._pairs, strict=True)}
+
+    def write_back(self, module: nn.Module) -> None:
+        """Real16: cast ``module`` to float32 and load the masters into it, so the trained
+        net handed back holds the float32 weights the optimizer computed. No-op otherwise."""
+        if not self._pairs:
+            return
+        exact = self.master_state()
+        module.to(dtype=torch.float32)
+        with torch.no_grad():
+            params = dict(module.named_parameters())
+            for n, m in exact.items():
+                params[n].copy_(m)
+
     def trained_parameters(self) -> dict[str, torch.Tensor]:
         """Name -> the authoritative value of each trainable array (the float32 master for
         Real16, so write-back does not lose digits to float16)."""

@@ -155,15 +155,20 @@ class EncodingPlan:
         """Ports with an encoder whose encoded column is kept."""
         return set(self.columns) - self._raw
 
-    def batch(self, indices: Sequence[int] | np.ndarray) -> dict[str, np.ndarray | list[np.ndarray]]:
+    def batch(self, indices: Sequence[int] | np.ndarray,
+              ports: Sequence[str] | None = None) -> dict[str, np.ndarray | list[np.ndarray]]:
         """The batch of examples ``indices`` (0-based): arrays for fixed ports, lists of arrays
-        for sequences; per-batch ports are encoded now (this is the "gen" phase's work)."""
+        for sequences; per-batch ports are encoded now (this is the "gen" phase's work).
+        ``ports`` restricts the batch to those ports (default: all)."""
         idx = np.asarray(indices, dtype=np.int64)
+        want = None if ports is None else set(ports)
         out: dict[str, np.ndarray | list[np.ndarray]] = {}
         for port, col in self.columns.items():
-            out[port] = col[idx] if isinstance(col, np.ndarray) else [col[i] for i in idx]
+            if want is None or port in want:
+                out[port] = col[idx] if isinstance(col, np.ndarray) else [col[i] for i in idx]
         for port, (encoder, raw) in self.per_batch.items():
-            out[port] = _encode_at(encoder, raw, idx)
+            if want is None or port in want:
+                out[port] = _encode_at(encoder, raw, idx)
         return out
 
     def lengths_by_var(self, length_ids: Mapping[str, int]) -> dict[int, np.ndarray]:

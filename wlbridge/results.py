@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from wolframclient.serializers.serializable import WLSerializable
+
 from wlbridge.messages import message
 
 #: Legacy names NetTrain still accepts (§9.10).
@@ -21,6 +23,9 @@ ALIASES = {
 }
 #: Computed on request, not listed by `properties()` (NetTrain's hidden ones).
 HIDDEN = ("RoundLossQuartiles", "FinalNet", "OptimizerSteps", "BatchPermutation")
+#: Plot properties -> the measurement they draw: matplotlib Figures made on request
+#: (wlbridge.plots), not listed by `properties()` so `to_wl()` stays pure data.
+PLOTS = {"LossEvolutionPlot": "Loss", "LossPlot": "Loss", "ErrorRateEvolutionPlot": "ErrorRate"}
 
 
 def _num(x: Any) -> Any:
@@ -36,7 +41,7 @@ def _floats(xs: Any) -> tuple[float, ...]:
     return tuple(float(x) for x in xs)
 
 
-class NetTrainResults:
+class NetTrainResults(WLSerializable):
     """A NetTrainResultsObject: every property of §9.10 by name (``results["TrainedNet"]``)."""
 
     def __init__(self, values: dict[str, Any], lazy: dict[str, Callable[[], Any]] | None = None):
@@ -101,6 +106,7 @@ class NetTrainResults:
             "BatchPermutation": tuple(tuple(int(i) + 1 for i in row) for row in r.permutation)
             if r.permutation is not None else None,
             "$Timings": r.timings,
+            "$PlotLossQuartiles": bool(getattr(r, "plot_loss_quartiles", False)),
         }
         lazy = {}
         if final_net is not None:
@@ -117,6 +123,8 @@ class NetTrainResults:
         if prop == "Properties":
             return self.properties()
         name = ALIASES.get(prop, prop)
+        if name in PLOTS:
+            return self._plot(name)
         if name in self._values:
             return self._values[name]
         if name in self._lazy:
@@ -124,6 +132,24 @@ class NetTrainResults:
             return value
         raise message("NetTrain", "invntrspec", f"{prop!r} is not a known property; known "
                       f"properties are {', '.join(self.properties())}.")
+
+    def _plot(self, name: str, path: Any = None) -> Any:
+        """A plot property as a matplotlib Figure; the batch-loss quartile band is drawn when
+        training ran with ``"PlotLossQuartiles" -> True``."""
+        from wlbridge import plots
+
+        quartiles = bool(self._values.get("$PlotLossQuartiles"))
+        if PLOTS[name] == "Loss":
+            return plots.loss_plot(self._values, path, quartiles=quartiles)
+        return plots.measurement_plot(self._values, PLOTS[name], path, quartiles=quartiles)
+
+    def plot(self, path: Any, prop: str = "LossEvolutionPlot") -> str:
+        """Save the plot property ``prop`` to ``path`` (.png, .svg or .pdf); returns the path."""
+        if prop not in PLOTS:
+            raise message("NetTrain", "invntrspec", f"{prop!r} is not a plot property; plot "
+                          f"properties are {', '.join(PLOTS)}.")
+        self._plot(prop, path)
+        return str(path)
 
     def get(self, prop: Any, default: Any = None) -> Any:
         try:
@@ -167,8 +193,8 @@ def _to_wl(v: Any) -> Any:
 
 def check_property(prop: Any) -> None:
     """``NetTrain::invntrspec`` unless ``prop`` is All, a property name or a list of them."""
-    known = set(PUBLIC) | set(HIDDEN) | set(ALIASES) | {"All", "Properties", "FinalNet",
-                                                         "TrainingNet"}
+    known = (set(PUBLIC) | set(HIDDEN) | set(ALIASES) | set(PLOTS)
+             | {"All", "Properties", "FinalNet", "TrainingNet"})
     items = prop if isinstance(prop, list | tuple) else [prop]
     for p in items:
         if not isinstance(p, str) or p not in known:

@@ -227,7 +227,9 @@ def _build_inner(inner: LayerSpec | NetSpec, elem: TensorType,
         if kind.inputs is None or len(kind.inputs) != 1 or len(kind.outputs) != 1:
             raise fail(path, f"NetMapOperator needs a net with one input and one output; "
                              f"{inner.kind} has ports {kind.inputs or 'multiport'} -> {kind.outputs}.")
-        module, outs = kind.build(inner, {kind.inputs[0]: elem}, (*path, inner.kind))
+        module, outs = kind.build(inner, {kind.inputs[0]: elem}, (*path, "Net"))
+        if hasattr(module, "load_spec_arrays"):
+            module.load_spec_arrays(inner)  # arrays written back after training
         return module, kind.inputs[0], kind.outputs[0], outs[kind.outputs[0]]
     if isinstance(inner, NetSpec):
         from engine import graph  # the container builder; imported late (it imports the layers)

@@ -20,6 +20,7 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
+from wolframclient.serializers.serializable import WLSerializable
 
 from engine.spec import EncoderSpec, LengthVar, NetSpec, TensorType
 from wlbridge.coders import decode
@@ -28,7 +29,7 @@ from wlbridge.nets.exprs import invnet, short
 from wlbridge.nets.writeback import net_to_wl
 
 
-class Net:
+class Net(WLSerializable):
     """A Wolfram net: ``Net(text_or_expr_or_Net, seed=None)``; see the module docstring."""
 
     def __init__(self, net: Any, *, seed: int | None = None) -> None:
