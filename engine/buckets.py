@@ -165,7 +165,9 @@ class Executor:
                                            f"expects a batch of {self.batch_size}.")
         keylen = host.shape[1]
         view = host.numpy()
-        view.fill(0)
+        # Padding is masked, but index ports (embeddings, class targets) must still hold a
+        # valid index there: 1 for integers, 0 for reals.
+        view.fill(1 if lay.dtype == torch.int64 else 0)
         lens = self.host_lengths[lay.length_var].numpy()
         for i, s in enumerate(seqs):
             a = np.asarray(s)
@@ -309,7 +311,8 @@ class BucketExecutors:
         host: dict[str, torch.Tensor] = {}
         for port, lay in self.layouts.items():
             seq = () if lay.length_var is None else (keylen[lay.length_var],)
-            host[port] = torch.zeros((batch_size, *seq, *lay.shape), dtype=lay.dtype)
+            fill = 1 if lay.dtype == torch.int64 else 0  # a valid index before the first fill
+            host[port] = torch.full((batch_size, *seq, *lay.shape), fill, dtype=lay.dtype)
         # Lengths start full so an unfilled executor (the plan's example pass) is consistent.
         host_lens = {v: torch.full((batch_size,), keylen[v], dtype=torch.int64) for v in self.length_vars}
         if self.device.type == "cpu":

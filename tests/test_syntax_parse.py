@@ -187,7 +187,10 @@ def test_fast_path_equals_grammar(body):
 
 
 @pytest.mark.parametrize("text", ["{1 2}", "{1,}", "{,1}", "{- 1}", "{1}{2}", "{1, {2}, }",
-                                  "{1.2.3}", "{1*^}", "{--1}"])
+                                  "{1.2.3}", "{1*^}", "{--1}",
+                                  # one '.' per item on average, but an integer item beside a
+                                  # two-dot item: numpy's reader must not take "2" as 2.
+                                  "{1.5, 2, 3.5.}", "{1..5, 2}", "{1.5, 2.5 3.5, 4}"])
 def test_fast_path_declines_what_it_cannot_read(text):
     assert numeric_list(text, MAX_DEPTH) is None
 

@@ -26,6 +26,17 @@ _TOKEN = re.compile(rf"-?{_NUM}")
 GROUP_RE = re.compile(r"\{[\s\d.,{}\-*^`]*\}")
 _PIECES = re.compile(r"[{}]|[^{}]+")
 _ALLOWED = b"0123456789.,-{} \t\n\r`*^"
+# Digits -> "d", everything else -> " ": a token with 17 significant digits has a run of at
+# least 9 digits on one side of its '.', found by a C-speed `bytes.find` (a regex scans at
+# ~25 MB/s here, the translate-and-find at ~250 MB/s).
+_DIGIT_MAP = bytes(ord("d") if 48 <= i <= 57 else ord(" ") for i in range(256))
+_NINE_DIGITS = b"d" * 9
+
+
+def _may_hold_17_digits(run: str) -> bool:
+    return run.encode("ascii").translate(_DIGIT_MAP).find(_NINE_DIGITS) >= 0
+
+
 _BAD_MARK = re.compile(r"`[\d`+\-.]")  # a precision/accuracy mark with digits: not a machine real
 
 
@@ -61,42 +72,64 @@ def _convert_run(run: str) -> list[Any] | None:
     """Values of ``n, n, ...`` (no braces, no empty items); ``None`` if any is not a number.
 
     Runs of machine reals (one '.' per item, at most 16 significant digits unless marked with a
-    bare "`", optional ``*^`` exponents) and runs of plain integers are converted with C-level
-    ``float``/``int`` after cheap whole-run checks; anything else goes token by token through
+    bare "`", optional ``*^`` exponents) are converted by numpy's C text reader in one call
+    (correctly rounded, as ``float`` is: both give the nearest double), runs of plain integers
+    with ``int``, after cheap whole-run checks; anything else goes token by token through
     `number_value`, the grammar's own rule.
     """
-    parts = run.split(",")
-    n = len(parts)
+    n = run.count(",") + 1
+    original = run  # the fallbacks read the items as written
     has_mark = "`" in run
     has_exp = "*" in run or "^" in run
     dots = run.count(".")
     if dots == n:
-        if max(map(len, parts)) > 17:
+        if _may_hold_17_digits(run):
+            parts = run.split(",")
             for p in parts:
                 if len(p) > 17 and not p.rstrip().endswith("`") and "`" not in p.split("*")[0][-1:]:
                     if _mantissa_digits(p.replace("`", "")) >= 17:
                         return _general(parts)
         if has_mark:
             if _BAD_MARK.search(run):
-                return _general(parts)
+                return _general(run.split(","))
             run = run.replace("`", "")
         if has_exp:
             if run.count("*^") != run.count("*") or run.count("*^") != run.count("^"):
                 return None
             run = run.replace("*^", "e")
-        try:
-            vals = list(map(float, run.split(",")))
-        except ValueError:
-            return _general(parts)
+        vals = _floats(run, n)
+        if vals is None:
+            return _general(original.split(","))
         if has_exp and any(v == 0.0 or v in (math.inf, -math.inf) for v in vals):
-            return _general(parts)  # under/overflow: arbitrary-precision in Wolfram terms
+            return _general(original.split(","))  # under/overflow: arbitrary-precision in Wolfram terms
         return vals
     if dots == 0 and not has_mark and not has_exp:
         try:
-            return list(map(int, parts))
+            return list(map(int, run.split(",")))
         except ValueError:
             return None
-    return _general(parts)
+    return _general(run.split(","))
+
+
+def _floats(run: str, n: int) -> list[float] | None:
+    """The ``n`` comma-separated reals of ``run``, or ``None`` if any item is malformed."""
+    import warnings
+
+    import numpy as np
+
+    # numpy stops at the first item it cannot read and warns or raises ("could not be read to
+    # its end"): any warning or error, or a count that differs from the commas, means a malformed item.
+    # Every item has a '.' (checked by the caller) and an item with two dots stops the reader,
+    # so an integer item can never slip through as a float.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            arr = np.fromstring(run, sep=",")
+        except ValueError:  # numpy >= 2.3 raises instead of warning
+            return None
+    if caught or arr.size != n:
+        return None
+    return arr.tolist()
 
 
 def numeric_list(text: str, max_depth: int) -> Any | None:
