@@ -248,11 +248,13 @@ def bucket_key(lengths: np.ndarray | Sequence[int] | int) -> tuple[int, ...]:
     return tuple(round_bucket(int(m)) for m in lens.max(axis=0))
 
 
-def pad_batch(seqs: Sequence[np.ndarray], key_len: int, pad_value: float = 0) -> tuple[Any, Any]:
+def pad_batch(seqs: Sequence[np.ndarray], key_len: int, pad_value: float | None = None) -> tuple[Any, Any]:
     """Pad sequences (first axis = steps) to ``key_len`` steps: ``(tensor batch × key_len × ..., lengths)``.
 
     ``lengths`` is an int64 tensor of the true lengths; the masked layers use it so results do not
-    depend on ``pad_value``. Integer sequences give an int64 tensor, others float32.
+    depend on ``pad_value``. Integer sequences give an int64 tensor, others float32. The default
+    pad is 1 for integers (a valid index for embeddings and class targets) and 0 for reals, as in
+    `engine.buckets`.
     """
     import torch
 
@@ -268,6 +270,8 @@ def pad_batch(seqs: Sequence[np.ndarray], key_len: int, pad_value: float = 0) ->
             raise EngineError("seqlens", f"sequence {i + 1} has element shape {a.shape[1:]}, expected {tail}.")
     integer = all(np.issubdtype(a.dtype, np.integer) for a in arrays)
     dtype = np.int64 if integer else np.float32
+    if pad_value is None:
+        pad_value = 1 if integer else 0
     out = np.full((len(arrays), key_len, *tail), pad_value, dtype=dtype)
     for i, a in enumerate(arrays):
         out[i, : len(a)] = a

@@ -88,6 +88,7 @@ class PrecisionPolicy:
         # (module parameter, float32 master) pairs, Real16 only
         self._pairs: list[tuple[nn.Parameter, nn.Parameter]] = []
         self._names: list[str] = []
+        self._frozen: dict[str, torch.Tensor] = {}
 
     @property
     def module_dtype(self) -> torch.dtype:
@@ -108,6 +109,10 @@ class PrecisionPolicy:
         """Cast ``module`` (in place) and return name -> the Parameter the optimizer must own:
         a float32 master copy for Real16, the module's own parameter otherwise. Only
         parameters with ``requires_grad`` are returned."""
+        # frozen arrays never change: keep their exact values to restore after float16 training
+        self._frozen = {n: p.detach().to(torch.float32).clone()
+                        for n, p in module.named_parameters()
+                        if not p.requires_grad} if self.name == "Real16" else {}
         module.to(dtype=self.module_dtype)
         self.module = module
         owned: dict[str, nn.Parameter] = {}
@@ -192,14 +197,18 @@ class PrecisionPolicy:
             p.grad = None
 
     def master_state(self) -> dict[str, torch.Tensor]:
-        """Real16: state-dict name -> a float32 copy of the master; ``{}`` otherwise. Merged
+        """Real16: state-dict name -> a float32 copy of each master (and of each frozen array's
+        original value); ``{}`` otherwise. Merged
         into a ``state_dict()`` snapshot it makes the snapshot exact (no float16 rounding)."""
-        return {n: m.detach().clone() for n, (_p, m) in zip(self._names, self._pairs, strict=True)}
+        out = {n: t.clone() for n, t in self._frozen.items()}
+        out.update((n, m.detach().clone()) for n, (_p, m) in zip(self._names, self._pairs,
+                                                                   strict=True))
+        return out
 
     def write_back(self, module: nn.Module) -> None:
         """Real16: cast ``module`` to float32 and load the masters into it, so the trained
         net handed back holds the float32 weights the optimizer computed. No-op otherwise."""
-        if not self._pairs:
+        if not self._pairs and not self._frozen:
             return
         exact = self.master_state()
         module.to(dtype=torch.float32)

@@ -120,9 +120,13 @@ def to_expression(value: Any) -> Any:
     return value
 
 
+OUTPUT_EXTENSIONS = (".wxf", ".wl", ".m", ".png", ".svg", ".pdf")
+
+
 def write_result(value: Any, out: str) -> None:
     """Write ``value`` to ``out``: ``.wxf`` (WXF), ``.wl``/``.m`` (exact text), ``.png``/``.svg``."""
     ext = os.path.splitext(out)[1].lower()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     if ext in (".png", ".svg", ".pdf"):
         if _is_figure(value):
             from wlbridge.plots import save
@@ -221,6 +225,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from wlbridge.options import resolve
 
     config = resolve(options) if options else None
+    if args.output and os.path.splitext(args.output)[1].lower() not in OUTPUT_EXTENSIONS:
+        raise CLIError("outext", f"Cannot write the result to {args.output!r}: use .wxf, .wl, "
+                                 ".m, .png or .svg.")
     quartiles = bool(getattr(config, "plot_loss_quartiles", False))
     plot = PLOT_PROPERTIES.get(prop) if isinstance(prop, str) else None
     from wlbridge.api import net_train
