@@ -91,3 +91,17 @@ def test_mixed_autocasts_matmuls_to_float16_on_cuda():
                                                max_training_batches=2), events=ev)
     assert module.lin.weight.dtype == torch.float32
     assert any(v[0] == "aten::addmm" and v[1][2] == "float16" for v in seen)
+
+
+def test_real16_leaves_frozen_arrays_exactly_as_they_were():
+    """A frozen array (LearningRateMultipliers 0) is not rounded to float16 by Real16
+    training: the net handed back holds its original float32 value."""
+    torch.set_num_threads(1)
+    module = _Line()
+    before = module.lin.bias.detach().clone()
+    assert not torch.equal(before, before.half().float())
+    engine.loop.train(module, _data(), _config("Real16", max_training_batches=2,
+                                               learning_rate_multipliers=[(("lin", "bias"),
+                                                                           0.0)]))
+    assert module.lin.bias.dtype == torch.float32 and torch.equal(module.lin.bias.detach(),
+                                                                  before)
