@@ -3,13 +3,13 @@
 An LSTM classifier (EmbeddingLayer 32 -> LongShortTermMemoryLayer 64 -> SequenceLastLayer ->
 LinearLayer 2) over 5,000 sequences with lengths log-uniform in 5..400, batch size 32. For each
 setting the whole round's padding is computed exactly, and the time per round is estimated from
-the mean time of a random sample of training steps (forward, backward, ADAM update), all
-settings measured side by side in one process. Bucketed batches are padded to their RoundBucket
+the mean time of a random sample of training steps (forward, backward, ADAM update; 40 per
+setting by default), the settings' steps interleaved so that load changes hit all alike. Bucketed batches are padded to their RoundBucket
 length (nettrain-loop.md §7.4); "unbucketed" is plain random batches padded to each batch's
 longest sequence. The LSTM runs packed sequences, so its cost follows the number of time steps
 (the padded length) more than the padding itself. Prints a markdown table for BENCHMARKS.md.
 
-    python benchmarks/bench_bucketing.py [--batches 24] [--threads N]
+    python benchmarks/bench_bucketing.py [--batches 40] [--threads N]
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def train_step(mods, opt, x, lens, y) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batches", type=int, default=24, help="timed training steps per setting")
+    ap.add_argument("--batches", type=int, default=40, help="timed training steps per setting")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     args = ap.parse_args()
     if args.threads:
@@ -84,23 +84,32 @@ def main() -> None:
     mods = make_net()
     opt = torch.optim.Adam([p for m in mods for p in m.parameters()], lr=1e-3)
     rows = []
+    prepared = {}
+    for name, (perm, bucketed) in settings.items():
+        lens = lengths[perm]
+        padded_to = np.array([bucket_key(b)[0] if bucketed else int(b.max()) for b in lens])
+        sample = np.random.default_rng(2).choice(len(perm), size=min(args.batches, len(perm)), replace=False)
+        batches = []
+        for j in sample:
+            x, lv = pad_batch([seqs[i] for i in perm[j]], int(padded_to[j]))
+            batches.append((x, lv, torch.as_tensor(labels[perm[j]])))
+        prepared[name] = batches
+    spent = dict.fromkeys(settings, 0.0)
     with flush_denormals():
-        for name, (perm, bucketed) in settings.items():
-            lens = lengths[perm]
-            padded_to = np.array([bucket_key(b)[0] if bucketed else int(b.max()) for b in lens])
-            pad = 1 - lens.sum() / (padded_to.sum() * BATCH)
-            pad_max = 1 - lens.sum() / (lens.max(axis=1).sum() * BATCH)
-            sample = np.random.default_rng(2).choice(len(perm), size=min(args.batches, len(perm)), replace=False)
-            batches = []
-            for j in sample:
-                x, lv = pad_batch([seqs[i] for i in perm[j]], int(padded_to[j]))
-                batches.append((x, lv, torch.as_tensor(labels[perm[j]])))
-            train_step(mods, opt, *batches[0])  # warm-up
-            t0 = time.perf_counter()
-            for b in batches:
-                train_step(mods, opt, *b)
-            per_batch = (time.perf_counter() - t0) / len(batches)
-            rows.append((name, pad_max, pad, len(set(padded_to.tolist())), per_batch, per_batch * len(perm)))
+        train_step(mods, opt, *prepared["unbucketed"][0])  # warm-up
+        for k in range(args.batches):  # interleaved: step k of every setting, in turn
+            for name, batches in prepared.items():
+                if k < len(batches):
+                    t0 = time.perf_counter()
+                    train_step(mods, opt, *batches[k])
+                    spent[name] += time.perf_counter() - t0
+    for name, (perm, bucketed) in settings.items():
+        lens = lengths[perm]
+        padded_to = np.array([bucket_key(b)[0] if bucketed else int(b.max()) for b in lens])
+        pad = 1 - lens.sum() / (padded_to.sum() * BATCH)
+        pad_max = 1 - lens.sum() / (lens.max(axis=1).sum() * BATCH)
+        per_batch = spent[name] / len(prepared[name])
+        rows.append((name, pad_max, pad, len(set(padded_to.tolist())), per_batch, per_batch * len(perm)))
     base = rows[0][5]
     print(f"LSTM classifier, {N_EXAMPLES} sequences, lengths log-uniform 5..400, batch {BATCH}, "
           f"{len(settings['unbucketed'][0])} batches per round, torch {torch.__version__}, "

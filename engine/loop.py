@@ -413,7 +413,9 @@ class _Loop:
             self.rng = np.random.default_rng(config.random_seed)
         else:
             self.rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
-        self.module = module.to(self.device, self.dtype)
+        # cast by the policy: for Real16 it keeps float32 masters of the exact initial values
+        self.module = module.to(self.device)
+        self.precision.prepare(self.module)
         self.module.train()
         encoders = encoders or {}
         self.cols = _Columns(data, self.module, encoders, self.device, self.dtype, config)
@@ -491,7 +493,6 @@ class _Loop:
         for p, a in all_arrays.items():
             if self.multipliers[p] == 0:
                 a.requires_grad_(False)
-        self.precision.prepare(self.module)
         # what the optimizer steps: the float32 masters in Real16, the arrays themselves else
         self.opt_arrays = self.precision.owned(self.arrays)
         self.method = resolve_method(config.method, config.learning_rate)

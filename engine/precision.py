@@ -109,10 +109,12 @@ class PrecisionPolicy:
         """Cast ``module`` (in place) and return name -> the Parameter the optimizer must own:
         a float32 master copy for Real16, the module's own parameter otherwise. Only
         parameters with ``requires_grad`` are returned."""
-        # frozen arrays never change: keep their exact values to restore after float16 training
-        self._frozen = {n: p.detach().to(torch.float32).clone()
-                        for n, p in module.named_parameters()
-                        if not p.requires_grad} if self.name == "Real16" else {}
+        # Real16: masters start from the exact values (not float16-rounded ones), and frozen
+        # arrays, which never change, are restored exactly after training
+        exact = {n: p.detach().to(torch.float32).clone() for n, p in module.named_parameters()
+                 } if self.name == "Real16" else {}
+        self._frozen = {n: exact[n] for n, p in module.named_parameters()
+                        if n in exact and not p.requires_grad}
         module.to(dtype=self.module_dtype)
         self.module = module
         owned: dict[str, nn.Parameter] = {}
@@ -121,7 +123,7 @@ class PrecisionPolicy:
             if not p.requires_grad:
                 continue
             if self.name == "Real16":
-                master = nn.Parameter(p.detach().to(torch.float32).clone())
+                master = nn.Parameter(exact[name])
                 self._pairs.append((p, master))
                 self._names.append(name)
                 owned[name] = master
