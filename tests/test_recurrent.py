@@ -280,3 +280,131 @@ def test_flush_denormals_restores_callers_setting():
     finally:
         torch.set_flush_denormal(False)
     assert not flushing_denormals()
+
+
+def packed_reference(module, x: torch.Tensor, lens: torch.Tensor, s0=None, c0=None) -> dict[str, torch.Tensor]:
+    """The former computation: PyTorch's packed-sequence kernel on the same stacked arrays."""
+    from torch.func import functional_call
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    hx = None
+    if s0 is not None:
+        hx = s0[None] if c0 is None else (s0[None], c0[None])
+    packed = pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
+    out, final = functional_call(module.kernel, module.fused(), (packed, hx))
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    finals = final if isinstance(final, tuple) else (final,)
+    return {"Output": out, **{p: f[0] for p, f in zip(module.state_ports, finals, strict=True)}}
+
+
+def ragged_batch(seed: int, lengths=(9, 1, 5, 9, 3), pad_value: float = 0.0):
+    rng = np.random.default_rng(seed)
+    x = torch.full((len(lengths), max(lengths) + 2, K), pad_value)  # padded past the longest too
+    for i, n in enumerate(lengths):
+        x[i, :n] = torch.as_tensor(rng.normal(size=(n, K)), dtype=torch.float32)
+    return x, torch.tensor(lengths)
+
+
+def loss_and_grads(module, res, weights):
+    """A loss over every output port (valid steps only, as the engine's losses are) and its gradients."""
+    module.zero_grad()
+    loss = sum((res[p] * w).sum() for p, w in weights.items())
+    loss.backward()
+    return {n: p.grad.clone() for n, p in module.named_parameters()}
+
+
+@pytest.mark.parametrize("with_initial", [False, True])
+@pytest.mark.parametrize("kind", KINDS)
+def test_unpacked_matches_packed_outputs_states_and_gradients(kind, with_initial):
+    """§8.10 masking, computed unpacked on the padded batch (for speed): on a ragged batch the
+    valid output steps, the final "State" (and the LSTM's "CellState") and every array's gradient
+    equal the packed-sequence computation; padded output steps are zero. With initial-state
+    inputs (§2.12–2.14 "State"/"CellState" ports) they feed the unpacked call the same way."""
+    module = randomized(kind, seed=10)
+    x, lens = ragged_batch(11)
+    rng = np.random.default_rng(12)
+    inputs = {"Input": x}
+    s0 = c0 = None
+    if with_initial:
+        s0 = torch.tensor(rng.normal(size=(len(lens), N)), dtype=torch.float32)
+        inputs["State"] = s0
+        if kind == "LongShortTermMemoryLayer":
+            c0 = torch.tensor(rng.normal(size=(len(lens), N)), dtype=torch.float32)
+            inputs["CellState"] = c0
+    mask = (torch.arange(x.shape[1]) < lens[:, None])[..., None].float()
+    weights = {p: torch.tensor(rng.normal(size=(len(lens), N)), dtype=torch.float32) for p in module.state_ports}
+    weights["Output"] = torch.tensor(rng.normal(size=(*x.shape[:2], N)), dtype=torch.float32) * mask
+
+    new = module(inputs, {0: lens})
+    g_new = loss_and_grads(module, new, weights)
+    ref = packed_reference(module, x, lens, s0, c0)
+    g_ref = loss_and_grads(module, ref, weights)
+
+    assert set(new) == {"Output", *module.state_ports}
+    assert torch.count_nonzero(new["Output"] * (1 - mask)) == 0
+    for port in new:
+        torch.testing.assert_close(new[port], ref[port], atol=1e-5, rtol=1e-5, msg=port)
+    assert set(g_new) == set(module.array_names)
+    for name in g_new:
+        assert g_new[name].abs().max() > 0, name
+        torch.testing.assert_close(g_new[name], g_ref[name], atol=1e-5, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_initial_state_gradients_match_packed(kind):
+    """§2.12–2.14 state inputs: the gradient reaching "State"/"CellState" inputs (e.g. from an
+    encoder in a seq2seq NetGraph) equals the packed computation's on a ragged batch."""
+    module = randomized(kind, seed=13)
+    x, lens = ragged_batch(14, lengths=(6, 2, 4))
+    rng = np.random.default_rng(15)
+    s_init = torch.tensor(rng.normal(size=(3, N)), dtype=torch.float32)
+    c_init = torch.tensor(rng.normal(size=(3, N)), dtype=torch.float32)
+    lstm = kind == "LongShortTermMemoryLayer"
+    grads = []
+    for compute in ("unpacked", "packed"):
+        s0 = s_init.clone().requires_grad_()
+        c0 = c_init.clone().requires_grad_() if lstm else None
+        if compute == "unpacked":
+            res = module({"Input": x, "State": s0, **({"CellState": c0} if lstm else {})}, {0: lens})
+        else:
+            res = packed_reference(module, x, lens, s0, c0)
+        (res["Output"].pow(2).sum() + sum(res[p].sum() for p in module.state_ports)).backward()
+        grads.append((s0.grad, None if c0 is None else c0.grad))
+    (gs_new, gc_new), (gs_ref, gc_ref) = grads
+    torch.testing.assert_close(gs_new, gs_ref, atol=1e-5, rtol=1e-5)
+    if gc_new is not None:
+        torch.testing.assert_close(gc_new, gc_ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pad_value_never_reaches_gradients(kind):
+    """§8.10: padded steps are ignored, even when the pad value is NaN or huge: outputs, states and
+    gradients equal those of the zero-padded batch, and all are finite."""
+    module = randomized(kind, seed=16)
+    results = []
+    for pad in (0.0, float("nan"), 1e30):
+        x, lens = ragged_batch(17, pad_value=pad)
+        res = module({"Input": x}, {0: lens})
+        grads = loss_and_grads(module, res, {p: 1.0 for p in res})
+        results.append((res, grads))
+    (r0, g0) = results[0]
+    for r, g in results[1:]:
+        for port in r0:
+            assert torch.isfinite(r[port]).all()
+            torch.testing.assert_close(r[port], r0[port], atol=0, rtol=0)
+        for name in g0:
+            torch.testing.assert_close(g[name], g0[name], atol=0, rtol=0)
+
+
+def test_long_lstm_cell_state_matches_step_loop():
+    """§2.12: the LSTM's final "CellState" on long ragged sequences (closed-form sum over the
+    forget gates) equals the cell recurrence run step by step in float64 per example."""
+    module = randomized("LongShortTermMemoryLayer", seed=18)
+    x, lens = ragged_batch(19, lengths=(200, 3, 137))
+    with torch.no_grad():
+        res = module({"Input": x}, {0: lens})
+    arrays = module.get_arrays()
+    for i, n in enumerate(lens.tolist()):
+        _, s, c = numpy_reference("LongShortTermMemoryLayer", arrays, x[i, :n].double().numpy())
+        np.testing.assert_allclose(res["State"][i].numpy(), s, atol=1e-5)
+        np.testing.assert_allclose(res["CellState"][i].numpy(), c, atol=1e-5)

@@ -10,11 +10,21 @@ Wolfram has one bias per gate; PyTorch has two (``b_ih``, ``b_hh``). The state-s
 zero buffer that is never trained: the Wolfram bias is exactly ``b_ih``, and the GRU candidate's
 hidden-side bias ``b_hn`` (which Wolfram has no place for) is zero by construction.
 
-Varying-length input is packed with each example's true length, so a sequence's outputs stop at
-its own length and never depend on its neighbours or on the pad value; output steps past an
-example's length are zero. Optional state ports: inputs "State" (and "CellState" for the LSTM)
-set the initial state (zero when absent); outputs "State"/"CellState" give the state after each
-example's last valid step.
+Varying-length input runs unpacked on the padded batch: PyTorch's packed-sequence backward is
+O(T²) on the CPU (each step's slice backward fills a zero tensor the size of the whole packed
+data), so a 32×399 LSTM batch took ~15× longer packed than unpacked. The layers are causal, so
+the outputs at an example's valid steps are exactly those packing gives; the padded input steps
+are zeroed first (so the pad value, even NaN, never reaches a gradient) and the padded output
+steps are zeroed after, so downstream layers see the same tensors as before and no gradient
+flows into the padded steps. Optional state ports: inputs "State" (and "CellState" for the
+LSTM) set the initial state (zero when absent); outputs "State"/"CellState" give the state after
+each example's last valid step. "State" is the output at step len−1, gathered. The LSTM's final
+"CellState" cannot be read off the outputs, so it is recomputed without a time loop: the gates
+at every step follow from the inputs and the previous outputs in one matrix product, and the
+cell recurrence c_t = f_t c_{t−1} + i_t g_t is summed in closed form with float64 cumulative
+log-forget-gates (§2.12). The graph executor does not tell a layer which outputs are connected,
+so this is computed on every ragged LSTM call; its forward cost is a few percent of the LSTM's,
+and when "CellState" is not connected it adds nothing to the backward pass.
 """
 
 from __future__ import annotations
@@ -24,7 +34,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.func import functional_call
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from engine.layers import register
 from engine.layers.base import WolframLayer, check_args, fail, format_dims, real_input
@@ -101,16 +110,49 @@ class RecurrentLayer(WolframLayer):
         params = self.fused()
         if lens is None or bool((lens == steps).all()):
             out, final = functional_call(self.kernel, params, (x, hx))
-        else:
-            packed = pack_padded_sequence(x, lens.to("cpu", torch.int64), batch_first=True,
-                                          enforce_sorted=False)
-            out, final = functional_call(self.kernel, params, (packed, hx))
-            out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
-        finals = final if isinstance(final, tuple) else (final,)
-        result = {"Output": out}
-        for port, state in zip(self.state_ports, finals, strict=True):
-            result[port] = state[0]
+            finals = final if isinstance(final, tuple) else (final,)
+            return {"Output": out, **{p: s[0] for p, s in zip(self.state_ports, finals, strict=True)}}
+        lens = lens.to(x.device, torch.int64)
+        valid = torch.arange(steps, device=x.device) < lens[:, None]  # (batch, steps)
+        x = torch.where(valid[..., None], x, x.new_zeros(()))
+        raw, _ = functional_call(self.kernel, params, (x, hx))
+        result = {"Output": torch.where(valid[..., None], raw, raw.new_zeros(()))}
+        h0 = self._start(hx, 0, batch, raw)
+        last = (lens - 1).clamp(min=0)
+        state = raw.gather(1, last.view(-1, 1, 1).expand(-1, 1, self.size)).squeeze(1)
+        result["State"] = torch.where((lens > 0)[:, None], state, h0)
+        if "CellState" in self.state_ports:
+            result["CellState"] = self._final_cell(x, raw, h0, self._start(hx, 1, batch, raw), valid, params)
         return result
+
+    def _start(self, hx: Any, i: int, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """Initial state ``i`` (0: "State", 1: "CellState") as (batch, size)."""
+        if hx is None:
+            return like.new_zeros(batch, self.size)
+        return (hx[i] if isinstance(hx, tuple) else hx)[0]
+
+    def _final_cell(self, x: torch.Tensor, out: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
+                    valid: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """LSTM cell state after each example's last valid step, from the unpacked outputs.
+
+        With s_{t-1} the previous output (s_{-1} = h0), the gates are i, f, g at every step at
+        once, and c_L = prod(f_1..f_L) c0 + sum_t (prod f_{t+1..L}) i_t g_t over valid t. Steps
+        past the length get log f = 0 and i g = 0, so the sums stop at each example's length.
+        The products are exp of differences of a float64 cumulative sum of log f <= 0, so every
+        factor is <= 1 and nothing overflows.
+        """
+        n = self.size
+        prev = torch.cat([h0[:, None], out[:, :-1]], dim=1)
+        gates = (x @ params["weight_ih_l0"][: 3 * n].T + prev @ params["weight_hh_l0"][: 3 * n].T
+                 + params["bias_ih_l0"][: 3 * n])
+        i_pre, f_pre, g_pre = gates.split(n, dim=-1)
+        m = valid[..., None]
+        log_f = torch.where(m, nn.functional.logsigmoid(f_pre), f_pre.new_zeros(())).double()
+        u = torch.where(m, torch.sigmoid(i_pre) * torch.tanh(g_pre), g_pre.new_zeros(())).double()
+        cum = log_f.cumsum(dim=1)  # cum[:, t] = sum of log f over steps 0..t
+        total = cum[:, -1]  # padded steps add 0, so this is the sum up to each example's length
+        c = (torch.exp(total[:, None] - cum) * u).sum(dim=1) + torch.exp(total) * c0.double()
+        return c.to(out.dtype)
 
 
 class LSTMLayer(RecurrentLayer):
