@@ -47,7 +47,11 @@ def resolve_method(method: MethodSpec, learning_rate: float | None = None) -> Me
                           f"{', '.join(DEFAULTS)}.")
     values = dict(method.__dict__)
     for key, default in DEFAULTS[method.name].items():
-        if values.get(key) is None:
+        # A schedule of None means "none" (Method -> {"SGD", "LearningRateSchedule" -> None});
+        # only "Automatic" takes the method's default.
+        unset = (values.get(key) == "Automatic" if key == "learning_rate_schedule"
+                 else values.get(key) is None)
+        if unset:
             values[key] = default
     if learning_rate is not None:
         values["learning_rate"] = learning_rate

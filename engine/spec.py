@@ -153,7 +153,8 @@ class MethodSpec:
     """The optimizer: ``name`` in {"ADAM", "SGD", "RMSProp", "SignSGD"} with Wolfram sub-options.
 
     ``None`` fields take the method's Wolfram default (reference §9.4).
-    ``learning_rate_schedule`` is None, "Polynomial" or a callable ``f(t, T) -> factor``.
+    ``learning_rate_schedule`` is "Automatic" (the method's default: "Polynomial" for SGD,
+    none otherwise), None (no schedule), "Polynomial" or a callable ``f(t, T) -> factor``.
     Per-array forms of the regularisers are lists of (path-prefix, value).
     """
 
@@ -164,7 +165,7 @@ class MethodSpec:
     epsilon: float | None = None
     beta: float | None = None
     momentum: float | None = None
-    learning_rate_schedule: Any = None
+    learning_rate_schedule: Any = "Automatic"
     l2_regularization: float | list[tuple[tuple[str, ...], float]] | None = None
     gradient_clipping: float | list[tuple[tuple[str, ...], float]] | None = None
     weight_clipping: float | list[tuple[tuple[str, ...], float]] | None = None

@@ -10,6 +10,7 @@ import psutil
 import pytest
 import torch
 from wolframclient.language import wl
+from wolframclient.language.expression import WLSymbol
 
 import engine.loop
 import wlbridge
@@ -91,10 +92,9 @@ def _constant_rate(t, total):
     return 1.0
 
 
-# Plain SGD, constant rate. (A constant-1 Python schedule rather than "LearningRateSchedule"
-# -> None, which engine.optim.resolve_method currently turns back into SGD's Polynomial.)
+# Plain SGD, constant rate: "LearningRateSchedule" -> None turns SGD's Polynomial default off.
 PLAIN_SGD = ("SGD", wl.Rule("Momentum", 0), wl.Rule("LearningRate", 0.1),
-             wl.Rule("LearningRateSchedule", _constant_rate))
+             wl.Rule("LearningRateSchedule", WLSymbol("None")))
 
 
 def train(net, data, opts: str, prop="All", **internal):

@@ -211,7 +211,7 @@ def test_time_goal():
 def test_method_forms():
     """§9.4: names, sub-options, per-array forms, SGD's Polynomial schedule default."""
     n = PUBLIC["Method"].normalise
-    assert n("ADAM") == MethodSpec(name="ADAM")
+    assert n("ADAM") == MethodSpec(name="ADAM", learning_rate_schedule=None)
     assert n(wl.Automatic).name == "ADAM"
     sgd = n(("SGD", R("Momentum", 0.9), R("L2Regularization", 0.01),
              R("GradientClipping", 1.0)))
@@ -372,6 +372,8 @@ def test_internal_value_normalisers():
     assert c.compile_buckets is True
     assert internal(SequenceBucketingPartitions=3).sequence_bucketing_partitions == 3
     assert internal(MemoryReportingInterval=0.5).memory_reporting_interval == 0.5
+    # §5.3: 0 means a sample at every batch
+    assert internal(MemoryReportingInterval=0).memory_reporting_interval == 0.0
 
 
 def test_internal_flags_are_trueq():

@@ -397,8 +397,8 @@ def test_pad_value_never_reaches_gradients(kind):
 
 
 def test_long_lstm_cell_state_matches_step_loop():
-    """§2.12: the LSTM's final "CellState" on long ragged sequences (closed-form sum over the
-    forget gates) equals the cell recurrence run step by step in float64 per example."""
+    """§2.12: the LSTM's final "State"/"CellState" on long ragged sequences (read at the end of
+    the time segment where each length falls) equal Wolfram's recurrence run on each example alone."""
     module = randomized("LongShortTermMemoryLayer", seed=18)
     x, lens = ragged_batch(19, lengths=(200, 3, 137))
     with torch.no_grad():
@@ -408,3 +408,24 @@ def test_long_lstm_cell_state_matches_step_loop():
         _, s, c = numpy_reference("LongShortTermMemoryLayer", arrays, x[i, :n].double().numpy())
         np.testing.assert_allclose(res["State"][i].numpy(), s, atol=1e-5)
         np.testing.assert_allclose(res["CellState"][i].numpy(), c, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_zero_length_example_keeps_initial_state(kind):
+    """An example of length 0 in a ragged batch has all-zero outputs and its final states are its
+    initial states; its neighbours are unaffected (§8.10)."""
+    module = randomized(kind, seed=20)
+    x, lens = ragged_batch(21, lengths=(4, 0, 2))
+    s0 = torch.randn(3, N)
+    extra = {"CellState": torch.randn(3, N)} if kind == "LongShortTermMemoryLayer" else {}
+    with torch.no_grad():
+        res = module({"Input": x, "State": s0, **extra}, {0: lens})
+        alone = module({"Input": x[2:, :2], "State": s0[2:], **{k: v[2:] for k, v in extra.items()}},
+                       {0: lens[2:]})
+    assert torch.count_nonzero(res["Output"][1]) == 0
+    torch.testing.assert_close(res["State"][1], s0[1], atol=0, rtol=0)
+    if extra:
+        torch.testing.assert_close(res["CellState"][1], extra["CellState"][1], atol=0, rtol=0)
+    for port in res:
+        torch.testing.assert_close(res[port][2:, : alone[port].shape[1]] if port == "Output" else res[port][2:],
+                                   alone[port], atol=1e-6, rtol=0)

@@ -12,19 +12,19 @@ hidden-side bias ``b_hn`` (which Wolfram has no place for) is zero by constructi
 
 Varying-length input runs unpacked on the padded batch: PyTorch's packed-sequence backward is
 O(T²) on the CPU (each step's slice backward fills a zero tensor the size of the whole packed
-data), so a 32×399 LSTM batch took ~15× longer packed than unpacked. The layers are causal, so
-the outputs at an example's valid steps are exactly those packing gives; the padded input steps
-are zeroed first (so the pad value, even NaN, never reaches a gradient) and the padded output
-steps are zeroed after, so downstream layers see the same tensors as before and no gradient
-flows into the padded steps. Optional state ports: inputs "State" (and "CellState" for the
-LSTM) set the initial state (zero when absent); outputs "State"/"CellState" give the state after
-each example's last valid step. "State" is the output at step len−1, gathered. The LSTM's final
-"CellState" cannot be read off the outputs, so it is recomputed without a time loop: the gates
-at every step follow from the inputs and the previous outputs in one matrix product, and the
-cell recurrence c_t = f_t c_{t−1} + i_t g_t is summed in closed form with float64 cumulative
-log-forget-gates (§2.12). The graph executor does not tell a layer which outputs are connected,
-so this is computed on every ragged LSTM call; its forward cost is a few percent of the LSTM's,
-and when "CellState" is not connected it adds nothing to the backward pass.
+data), so a 32×399 LSTM batch took ~10× longer packed than unpacked. The batch is cut along time
+at its distinct lengths and the fused kernel runs segment after segment, each starting from the
+state the previous one ended in; the cuts are one ``torch.split`` and one ``torch.cat``, so the
+backward stays linear in the number of steps and the kernel calls (at most one per example) cost
+no more than one call over the whole batch. The layers are causal, so the outputs at an
+example's valid steps are exactly those packing gives, and the state at the end of the segment
+where an example's length falls is its final "State" (and, for the LSTM, "CellState", which
+cannot be read off the outputs). Steps past the longest length are not computed. The padded
+input steps are zeroed first (so the pad value, even NaN, never reaches a gradient) and the
+padded output steps are zeroed after, so downstream layers see the same tensors as before and
+no gradient flows into padded steps. Optional state ports: inputs "State" (and "CellState" for
+the LSTM) set the initial state (zero when absent); outputs "State"/"CellState" give the state
+after each example's last valid step (the initial state for a length of 0).
 """
 
 from __future__ import annotations
@@ -107,52 +107,65 @@ class RecurrentLayer(WolframLayer):
         batch, steps = x.shape[0], x.shape[1]
         lens = None if self.length_var is None or not lengths else lengths.get(self.length_var)
         hx = self._initial_state(inputs, batch, x)
-        params = self.fused()
         if lens is None or bool((lens == steps).all()):
-            out, final = functional_call(self.kernel, params, (x, hx))
+            out, final = functional_call(self.kernel, self.fused(), (x, hx))
             finals = final if isinstance(final, tuple) else (final,)
             return {"Output": out, **{p: s[0] for p, s in zip(self.state_ports, finals, strict=True)}}
-        lens = lens.to(x.device, torch.int64)
-        valid = torch.arange(steps, device=x.device) < lens[:, None]  # (batch, steps)
-        x = torch.where(valid[..., None], x, x.new_zeros(()))
-        raw, _ = functional_call(self.kernel, params, (x, hx))
-        result = {"Output": torch.where(valid[..., None], raw, raw.new_zeros(()))}
-        h0 = self._start(hx, 0, batch, raw)
-        last = (lens - 1).clamp(min=0)
-        state = raw.gather(1, last.view(-1, 1, 1).expand(-1, 1, self.size)).squeeze(1)
-        result["State"] = torch.where((lens > 0)[:, None], state, h0)
-        if "CellState" in self.state_ports:
-            result["CellState"] = self._final_cell(x, raw, h0, self._start(hx, 1, batch, raw), valid, params)
+        return self._ragged(x, hx, lens.to(x.device, torch.int64))
+
+    def _ragged(self, x: torch.Tensor, hx: Any, lens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Unpacked run of a ragged batch, cut at its distinct lengths (see the module docstring)."""
+        batch, steps = x.shape[0], x.shape[1]
+        valid = (torch.arange(steps, device=x.device) < lens[:, None])[..., None]
+        x = torch.where(valid, x, x.new_zeros(()))
+        bounds = [b for b in torch.unique(lens).tolist() if b > 0]
+        if hx is None:
+            zero = x.new_zeros(1, batch, self.size)
+            hx = (zero, zero) if len(self.state_ports) > 1 else zero
+        starts = [hx] if isinstance(hx, tuple) else [(hx,)]
+        outs: list[torch.Tensor] = []
+        if bounds:
+            sizes = [b - a for a, b in zip([0, *bounds[:-1]], bounds, strict=True)]
+            pieces = torch.split(x, [*sizes, steps - bounds[-1]], dim=1)[: len(sizes)]
+            segs = functional_call(self._segmented, {f"kernel.{k}": v for k, v in self.fused().items()},
+                                   (pieces, hx))
+            outs = [o for o, _ in segs]
+            starts += [f if isinstance(f, tuple) else (f,) for _, f in segs]
+        if not bounds or bounds[-1] < steps:
+            outs.append(x.new_zeros(batch, steps - (bounds[-1] if bounds else 0), self.size))
+        out = torch.cat(outs, dim=1) if len(outs) > 1 else outs[0]
+        result = {"Output": torch.where(valid, out, out.new_zeros(()))}
+        # the state after step len-1 is the one at the end of segment searchsorted([0, *bounds], len)
+        which = torch.searchsorted(torch.tensor([0, *bounds], device=lens.device), lens)
+        rows = torch.arange(batch, device=lens.device)
+        for i, port in enumerate(self.state_ports):
+            result[port] = torch.stack([s[i][0] for s in starts])[which, rows]
         return result
 
-    def _start(self, hx: Any, i: int, batch: int, like: torch.Tensor) -> torch.Tensor:
-        """Initial state ``i`` (0: "State", 1: "CellState") as (batch, size)."""
-        if hx is None:
-            return like.new_zeros(batch, self.size)
-        return (hx[i] if isinstance(hx, tuple) else hx)[0]
+    @property
+    def _segmented(self) -> nn.Module:
+        module = self.__dict__.get("_segments")
+        if module is None:
+            module = self.__dict__["_segments"] = _Segments(self.kernel)
+        return module
 
-    def _final_cell(self, x: torch.Tensor, out: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
-                    valid: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
-        """LSTM cell state after each example's last valid step, from the unpacked outputs.
 
-        With s_{t-1} the previous output (s_{-1} = h0), the gates are i, f, g at every step at
-        once, and c_L = prod(f_1..f_L) c0 + sum_t (prod f_{t+1..L}) i_t g_t over valid t. Steps
-        past the length get log f = 0 and i g = 0, so the sums stop at each example's length.
-        The products are exp of differences of a float64 cumulative sum of log f <= 0, so every
-        factor is <= 1 and nothing overflows.
-        """
-        n = self.size
-        prev = torch.cat([h0[:, None], out[:, :-1]], dim=1)
-        gates = (x @ params["weight_ih_l0"][: 3 * n].T + prev @ params["weight_hh_l0"][: 3 * n].T
-                 + params["bias_ih_l0"][: 3 * n])
-        i_pre, f_pre, g_pre = gates.split(n, dim=-1)
-        m = valid[..., None]
-        log_f = torch.where(m, nn.functional.logsigmoid(f_pre), f_pre.new_zeros(())).double()
-        u = torch.where(m, torch.sigmoid(i_pre) * torch.tanh(g_pre), g_pre.new_zeros(())).double()
-        cum = log_f.cumsum(dim=1)  # cum[:, t] = sum of log f over steps 0..t
-        total = cum[:, -1]  # padded steps add 0, so this is the sum up to each example's length
-        c = (torch.exp(total[:, None] - cum) * u).sum(dim=1) + torch.exp(total) * c0.double()
-        return c.to(out.dtype)
+class _Segments(nn.Module):
+    """Runs the kernel over consecutive time segments, each from the previous segment's state.
+
+    Wrapped in a module so one ``functional_call`` gives all segments the stacked arrays.
+    """
+
+    def __init__(self, kernel: nn.Module) -> None:
+        super().__init__()
+        self.kernel = kernel
+
+    def forward(self, pieces: tuple[torch.Tensor, ...], hx: Any) -> list[tuple[torch.Tensor, Any]]:
+        segs = []
+        for piece in pieces:
+            out, hx = self.kernel(piece, hx)
+            segs.append((out, hx))
+        return segs
 
 
 class LSTMLayer(RecurrentLayer):

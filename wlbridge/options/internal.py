@@ -50,12 +50,14 @@ def normalise_pre_encoding(v: Any) -> bool:
 
 
 def normalise_memory_interval(v: Any) -> float:
-    """Seconds as a positive number or a time Quantity (the stored source silently falls back
-    to 2 on anything else; we say so instead)."""
+    """Seconds as a positive number or a time Quantity, or 0 for every batch (§5.3; the stored
+    source silently falls back to 2 on anything else; we say so instead)."""
+    if is_number(v) and v == 0:
+        return 0.0
     s = seconds(v)
     if s is None:
         raise fail("invtint", f"\"MemoryReportingInterval\" -> {show(v)} is invalid; the value "
-                   "should be a positive number of seconds or a Quantity of time.")
+                   "should be a positive number of seconds, 0 (every batch) or a Quantity of time.")
     return s
 
 
