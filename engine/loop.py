@@ -504,7 +504,12 @@ class _Loop:
 
             self.memory = MemorySampler(config.memory_reporting_interval,
                                         gpus=config.report_memory_usage and
-                                        self.device.type == "cuda")
+                                        self.device.type == "cuda",
+                                        buckets=self._bucket_count)
+
+    def _bucket_count(self) -> int:
+        """The "Buckets" figure of memory reporting: executors cached for sequence buckets."""
+        return self.buckets.bucket_count if self.buckets is not None else 0
 
     def _context(self) -> int:
         return 1 if self.device.type == "cpu" else 2 + (self.device.index or 0)
@@ -1103,7 +1108,8 @@ class _Loop:
                                         for p, a in self.arrays.items()
                                         if a.grad is not None}),
             "$MemoryUsage": _Lazy(lambda: (self.memory.latest if self.memory is not None
-                                           and self.memory.latest else memory_sample())),
+                                           and self.memory.latest else
+                                           memory_sample(buckets=self._bucket_count()))),
         })
         timings = self.timer.as_callback_dict()
         info["$Timings"] = info["$InternalTimings"] = timings

@@ -103,7 +103,7 @@ def test_character_lstm_learns_contains_letter():
 
 def _logged_run(partitions: str = "8", rounds: int = 3, extra: str = "") -> dict[str, list]:
     tag = uuid.uuid4().hex[:8]
-    names = {k: f"{k}{tag}" for k in ("Bucketing", "Executor", "Permutation")}
+    names = {k: f"{k}{tag}" for k in ("Bucketing", "Executor", "Permutation", "MemoryUsage")}
     data = tuple(wl.Rule(s, "yes" if "z" in s else "no") for s in _strings(200, 2, 1, 70))
     wlbridge.net_train(
         CHAR_NET, data, options=f'MaxTrainingRounds -> {rounds}, BatchSize -> 16, '
@@ -111,6 +111,7 @@ def _logged_run(partitions: str = "8", rounds: int = 3, extra: str = "") -> dict
         f'"BucketingLogging" -> Bag["{names["Bucketing"]}"], '
         f'"ExecutorLogging" -> Bag["{names["Executor"]}"], '
         f'"PermutationLogging" -> Bag["{names["Permutation"]}"], '
+        f'"MemoryUsageLogging" -> Bag["{names["MemoryUsage"]}"], "MemoryReportingInterval" -> 0, '
         f'"SequenceBucketingPartitions" -> {partitions}{extra}}}')
     return {k: _values(bag(v)) for k, v in names.items()} | {"strings": [
         r.args[0] for r in data]}
@@ -132,6 +133,8 @@ def test_bucketing_and_executor_events_during_training():
             (keylen,) = e[1]
             assert keylen == round_bucket(keylen)  # keys are RoundBucket lengths (§7.4)
             assert e[2]["Input"] == (16, keylen)  # the batch is padded to the key length
+    # §5.1: memory samples count the cached bucket executors
+    assert max(m["Buckets"] for m in logs["MemoryUsage"]) >= 2
     heads = [e[0] if isinstance(e, tuple) else getattr(e, "head", e) for e in logs["Executor"]]
     creates = [h for h in heads if "Create" in str(h)]
     assert len(creates) == 1, heads
