@@ -6,8 +6,10 @@ setting the whole round's padding is computed exactly, and the time per round is
 the mean time of a random sample of training steps (forward, backward, ADAM update; 40 per
 setting by default), the settings' steps interleaved so that load changes hit all alike. Bucketed batches are padded to their RoundBucket
 length (nettrain-loop.md §7.4); "unbucketed" is plain random batches padded to each batch's
-longest sequence. The LSTM runs packed sequences, so its cost follows the number of time steps
-(the padded length) more than the padding itself. Prints a markdown table for BENCHMARKS.md.
+longest sequence. The recurrent layers run unpacked on the padded batch, stopping at the batch's
+longest sequence, so a step's cost follows batch size × longest length: padding to the batch
+maximum costs time, padding past it (up to the RoundBucket length) does not. Prints a markdown
+table for BENCHMARKS.md.
 
     python benchmarks/bench_bucketing.py [--batches 40] [--threads N]
 """

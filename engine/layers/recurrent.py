@@ -12,7 +12,7 @@ hidden-side bias ``b_hn`` (which Wolfram has no place for) is zero by constructi
 
 Varying-length input runs unpacked on the padded batch: PyTorch's packed-sequence backward is
 O(T²) on the CPU (each step's slice backward fills a zero tensor the size of the whole packed
-data), so a 32×399 LSTM batch took ~10× longer packed than unpacked. The batch is cut along time
+data), so a 32×399 LSTM batch took ~15× longer packed than unpacked. The batch is cut along time
 at its distinct lengths and the fused kernel runs segment after segment, each starting from the
 state the previous one ended in; the cuts are one ``torch.split`` and one ``torch.cat``, so the
 backward stays linear in the number of steps and the kernel calls (at most one per example) cost
