@@ -79,7 +79,8 @@ def test_invtdata_forms():
 
 def test_unknown_class_names_the_example():
     text = _msg({"Input": X, "Output": ["a", "z", "c"]}, classifier_spec(), "invtdata")
-    assert "example 2" in text and "'z'" in text
+    # the class is shown as the user wrote it, in Wolfram form
+    assert "example 2" in text and '"z"' in text
 
 
 def test_wrong_shape_and_ragged_name_the_example():
