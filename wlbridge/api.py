@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from wlbridge.data import to_dataset
-from wlbridge.messages import message
 from wlbridge.results import NetTrainResults, check_property
 
 
@@ -126,17 +125,11 @@ def _engine_encoders(ports: _PortView) -> dict[str, Any]:
 
 
 def _reporter(config: Any) -> Any:
-    try:
-        from engine.reporting import make_reporter
-    except ImportError:  # reporting not available: train silently
-        return None
-    from engine.reporting import NoReporter
+    """The progress reporter of TrainingProgressReporting, or None when nothing is reported."""
+    from engine.reporting import NoReporter, make_reporter
 
     rep = make_reporter(config.training_progress_reporting,
                         report_timings=config.report_timings,
                         report_memory=config.report_memory_usage)
     return None if isinstance(rep, NoReporter) else rep
 
-
-def invalid_net(text: str) -> Exception:
-    return message("NetTrain", "invnet", text)

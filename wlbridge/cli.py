@@ -363,17 +363,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _exit_code(err: BaseException) -> int:
+    """2 for bad input (messages about it, unreadable files), 1 for training failures and
+    anything unexpected."""
     from engine.errors import EngineError
 
-    try:
-        from wlbridge.syntax import WLSyntaxError
-    except ImportError:  # pragma: no cover
-        WLSyntaxError = SyntaxError  # noqa: N806
-    if isinstance(err, EngineError):
+    if isinstance(err, EngineError):  # WLSyntaxError and WLMessage included
         return EXIT_TRAINING if err.tag in TRAINING_FAILURE_TAGS else EXIT_INPUT
-    if isinstance(err, WLSyntaxError | OSError | ValueError | TypeError | LookupError):
-        return EXIT_INPUT if isinstance(err, WLSyntaxError | OSError) else EXIT_TRAINING
-    return EXIT_TRAINING
+    return EXIT_INPUT if isinstance(err, OSError) else EXIT_TRAINING
 
 
 def _report(err: BaseException, args: argparse.Namespace) -> None:
