@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from wlbridge.syntax.numbers import NumberError, number_value
@@ -24,7 +25,6 @@ _NUM = r"(?:\d+\.?\d*|\.\d+)(?:``?(?:[+-]?(?:\d+\.?\d*|\.\d+))?)?(?:\*\^[+-]?\d+
 _TOKEN = re.compile(rf"-?{_NUM}")
 #: Brace groups inside a bigger text that may be numeric lists (no letters, quotes, operators).
 GROUP_RE = re.compile(r"\{[\s\d.,{}\-*^`]*\}")
-_PIECES = re.compile(r"[{}]|[^{}]+")
 _ALLOWED = b"0123456789.,-{} \t\n\r`*^"
 # Digits -> "d", everything else -> " ": a token with 17 significant digits has a run of at
 # least 9 digits on one side of its '.', found by a C-speed `bytes.find` (a regex scans at
@@ -132,13 +132,46 @@ def _floats(run: str, n: int) -> list[float] | None:
     return arr.tolist()
 
 
+def _ends_with_comma(piece: str) -> bool:
+    """``piece.rstrip().endswith(",")`` without copying a many-megabyte run."""
+    i = len(piece) - 1
+    while i >= 0 and piece[i] in " \t\r\n":
+        i -= 1
+    return i >= 0 and piece[i] == ","
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """Each "{", each "}" and each run between them, in order.
+
+    ``str.find`` (memchr) over the text, remembering the next position of each brace, so every
+    character is scanned once: a regex ``[{}]|[^{}]+`` reads ~100 MB/s here, this ~1 GB/s.
+    """
+    n = len(text)
+    nxt_open = nxt_close = -1
+    i = 0
+    while i < n:
+        if nxt_open < i:
+            nxt_open = text.find("{", i)
+            if nxt_open < 0:
+                nxt_open = n
+        if nxt_close < i:
+            nxt_close = text.find("}", i)
+            if nxt_close < 0:
+                nxt_close = n
+        j = min(nxt_open, nxt_close)
+        if j > i:
+            yield text[i:j]
+        if j < n:
+            yield text[j]
+        i = j + 1
+
+
 def numeric_list(text: str, max_depth: int) -> Any | None:
     """The nested tuples for a text that is exactly one numeric list, or ``None``."""
     stack: list[list[Any]] = []
     need_comma = False  # the last thing in the open list was an item
     result: Any = None
-    for m in _PIECES.finditer(text):
-        piece = m.group()
+    for piece in _pieces(text):
         if piece == "{":
             if need_comma or result is not None:
                 return None
@@ -155,9 +188,9 @@ def numeric_list(text: str, max_depth: int) -> Any | None:
             else:
                 result = done
         elif not stack:
-            if piece.strip():
+            if not piece.isspace():
                 return None
-        elif not need_comma and piece.strip() and not piece.rstrip().endswith(","):
+        elif not need_comma and not piece.isspace() and not _ends_with_comma(piece):
             vals = _convert_run(piece)  # the common case: "n, n, ..., n" filling a list
             if vals is None:
                 return None
