@@ -572,3 +572,14 @@ def test_text_logger_to_file(tmp_path):
                 '"GradientLogging" -> "StandardError", "ExecutorLogging" -> None}')
     assert set(c.listeners) == {"Plan", "Bucketing", "MemoryUsage", "Permutation", "Timing",
                                 "Gradient"}
+
+
+def test_pure_function_precedence_gets_a_hint():
+    """`"GradientNormFunction" -> Norm[#, 1] &` reads as `("..." -> Norm[#, 1]) &` (& binds
+    loosest, as in Mathematica): refused with badintopt and a hint; the parenthesised form
+    works (reference §1.1, §3.8)."""
+    with pytest.raises(WLMessage) as err:
+        resolve('"InternalOptions" -> {"GradientNormFunction" -> Norm[#, 1] &}')
+    assert "NetTrain::badintopt" in str(err.value) and "binds more loosely" in str(err.value)
+    config = resolve('"InternalOptions" -> {"GradientNormFunction" -> (Norm[#, 1] &)}')
+    assert config.gradient_norm_function(np.array([1.0, -2.0])) == 3.0

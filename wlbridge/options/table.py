@@ -8,7 +8,7 @@ from typing import Any
 from wolframclient.language.expression import WLSymbol
 
 from engine.spec import TrainConfig
-from wlbridge.options.exprs import as_rule, fail, is_list, key_name, quoted_list, show
+from wlbridge.options.exprs import as_rule, fail, is_call, is_list, key_name, quoted_list, show
 from wlbridge.options.internal import INTERNAL_ROWS
 from wlbridge.options.normfn import compile_norm
 from wlbridge.options.public import PUBLIC_ROWS
@@ -45,8 +45,13 @@ INTERNAL_NAMES: tuple[str, ...] = tuple(INTERNAL)
 
 
 def _badintopt(x: Any):
-    return fail("badintopt", f"{show(x)} is not a valid internal option, valid options are: "
-                f"{quoted_list(INTERNAL_NAMES)}.")
+    hint = ""
+    if is_call(x, "Function") and len(x.args) == 1 and as_rule(x.args[0]) is not None:
+        # "key" -> f[#] & reads as ("key" -> f[#]) &, since & binds loosest
+        key, body = as_rule(x.args[0])
+        hint = (f" (& binds more loosely than ->: write {show(key)} -> ({show(body)} &))")
+    return fail("badintopt", f"{show(x)} is not a valid internal option{hint}, valid options "
+                f"are: {quoted_list(INTERNAL_NAMES)}.")
 
 
 def public_row(name: Any, rule: Any = None) -> Option:
