@@ -12,19 +12,21 @@ import math
 from engine.spec import Interval
 
 
-def normalise(interval: Interval, batches_per_round: int, total_batches: float) -> tuple:
+def normalise(interval: Interval, batches_per_round: int, total_batches: float,
+              minimum_seconds: float = 0.0) -> tuple:
     """The (batches, rounds, seconds) triple of ``interval`` once the round size is known.
 
     Fractional rounds become batches (``ceil(r·bpr)``), ``percent`` becomes batches of the
-    planned total; a triple that is all zero fires every batch.
+    planned total; a triple that is all zero fires every batch. ``minimum_seconds`` is the
+    ``"MinimumInterval"`` sub-option: it raises the seconds component to at least that.
     """
     if interval.percent is not None:
         total = total_batches if math.isfinite(total_batches) else batches_per_round
-        return (max(1, math.ceil(interval.percent / 100 * total)), 0, 0.0)
+        return (max(1, math.ceil(interval.percent / 100 * total)), 0, float(minimum_seconds))
     b, r, s = interval.batches, interval.rounds, interval.seconds
     if r and r != int(r):
         b, r = max(b, math.ceil(r * batches_per_round)), 0
-    return (max(int(b), 1), int(r), float(s))
+    return (max(int(b), 1), int(r), max(float(s), float(minimum_seconds)))
 
 
 class Trigger:

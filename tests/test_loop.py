@@ -123,6 +123,26 @@ def test_interval_rule_nothing_fires_before_one_interval():
     assert at == [8, 16, 24]
 
 
+def test_minimum_interval_raises_the_seconds_threshold():
+    """§9.6: "MinimumInterval" -> s raises the seconds component of the interval to >= s, so
+    an every-batch callback fires at most once per s seconds."""
+    at, stamps = [], []
+
+    def slow(inputs, lengths=None):  # ~5 ms per batch, 24 batches
+        import time
+
+        time.sleep(0.005)
+        return Classifier.forward(module, inputs, lengths)
+
+    module = Classifier()
+    module.forward = slow
+    train(module, blobs(), cfg(training_progress_function=[
+        Callback(lambda i: (at.append(i["AbsoluteBatch"]), stamps.append(i["TimeElapsed"])),
+                 interval=Interval(batches=1), minimum_interval=0.03)]))
+    assert 1 <= len(at) < 24
+    assert all(b - a >= 0.03 for a, b in zip([0.0, *stamps], stamps, strict=False))
+
+
 def test_events_registration():
     names = []
     train(Classifier(), blobs(), cfg(max_training_rounds=2, training_progress_function=[
