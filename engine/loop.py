@@ -601,7 +601,8 @@ class _Loop:
         # Periodic functions (§9.6)
         iv = lambda i: normalise(i, self.bpr, total)  # noqa: E731
         self.val_trigger = Trigger(iv(cfg.validation_interval)) if self.val_batches else None
-        self.callbacks = [(c, Trigger(iv(c.interval or Interval(rounds=1))) if not c.events
+        self.callbacks = [(c, Trigger(normalise(c.interval or Interval(rounds=1), self.bpr, total,
+                                                c.minimum_interval)) if not c.events
                            else None) for c in cfg.training_progress_function]
         self.stopper = (EarlyStopping(cfg.training_stopping_criterion)
                         if cfg.training_stopping_criterion else None)
