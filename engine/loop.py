@@ -71,6 +71,9 @@ class TrainResult:
     round_loss_quartiles: list[tuple[float, float, float]] = field(default_factory=list)
     validation_losses: list[float] = field(default_factory=list)
     validation_measurements: list[dict[str, float]] = field(default_factory=list)
+    batch_measurements: list[dict[str, float]] = field(default_factory=list)
+    measurement_names: list[str] = field(default_factory=list)
+    checkpoint_files: list[str] = field(default_factory=list)
     validation_positions: list[int] = field(default_factory=list)
     round_positions: list[int] = field(default_factory=list)
     best_validation_round: int | None = None
@@ -336,44 +339,31 @@ def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _losses(module: torch.nn.Module, out: dict[str, Any], inputs: dict[str, torch.Tensor],
-            want_errors: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Total per-batch loss (sum over loss ports of the batch means) and per-example errors.
+            meter: Any = None, lengths: dict[int, torch.Tensor] | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Total per-batch loss (sum over loss ports of the batch means) and the *sums* over the
+    batch of its measurement statistics (`engine.measurements.Meter`, on the device; None
+    without one). Sums, not means: float32 counts of 0/1 errors are exact, and the division
+    by the batch size happens on the host in float64 when the values are read.
 
     Accepts both module conventions: a flat ``{port: loss, "$ErrorRate": errors}`` and
-    `engine.losses.TrainingModule`'s ``{"losses": {...}, "outputs": {...}}``, whose error rate
-    is computed here on the device (no host read) from its ``error_port``.
+    `engine.losses.TrainingModule`'s ``{"losses": {...}, "outputs": {...}}``.
     """
-    err = None
     if isinstance(out.get("losses"), dict):
         losses = out["losses"]
-        if want_errors:
-            err = _errors(module, out, inputs)
     else:
         losses = {k: v for k, v in out.items() if k[:1] != "$"}
-        err = out.get("$ErrorRate")
+    stats = None
+    if meter:
+        per = meter.stats(out, inputs, lengths)
+        stats = per.sum(0) if per is not None else None
     total = None
     for v in losses.values():
         m = v.mean()
         total = m if total is None else total + m
     if total is None:
         raise EngineError("noloss", "the training net has no loss output.")
-    return total, err
-
-
-def _errors(module: torch.nn.Module, out: dict[str, Any],
-            inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """Per-example 0/1 errors of a cross-entropy TrainingModule (mean over extra positions)."""
-    port = getattr(module, "error_port", None)
-    if port is None:
-        return None
-    term = module.terms[0]
-    v, target = out["outputs"][port].detach(), inputs[term.name]
-    if term.form == "Index":
-        wrong = (v.argmax(-1) + 1) != target
-    else:
-        wrong = (v >= (0.0 if term.mode == "fused_binary" else 0.5)) != (target >= 0.5)
-    wrong = wrong.float()
-    return wrong.reshape(wrong.shape[0], -1).mean(1) if wrong.dim() > 1 else wrong
+    return total, stats
 
 
 def _loss_terms(out: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -390,8 +380,10 @@ class _Loop:
 
     def __init__(self, module: torch.nn.Module, data: Dataset, config: TrainConfig,
                  encoders: dict[str, EncoderSpec] | None, events: Events | None,
-                 net_factory: Callable[[torch.nn.Module], Any] | None, reporter: Any):
+                 net_factory: Callable[[torch.nn.Module], Any] | None, reporter: Any,
+                 checkpoint_writer: Callable[[torch.nn.Module, str, str], None] | None = None):
         self.cfg = config
+        self.checkpoint_writer = checkpoint_writer
         self.events = events or Events(config.listeners)
         self.net_factory = net_factory
         self.reporter = reporter
@@ -550,7 +542,7 @@ class _Loop:
         while i < repeats:
             t0 = time.perf_counter()
             opt.zero_grad()
-            loss, _ = _losses(clone, clone(inputs, lengths), inputs, False)
+            loss, _ = _losses(clone, clone(inputs, lengths), inputs)
             loss.backward()
             opt.step()
             loss.item()
@@ -604,12 +596,6 @@ class _Loop:
         self.callbacks = [(c, Trigger(normalise(c.interval or Interval(rounds=1), self.bpr, total,
                                                 c.minimum_interval)) if not c.events
                            else None) for c in cfg.training_progress_function]
-        self.stopper = (EarlyStopping(cfg.training_stopping_criterion)
-                        if cfg.training_stopping_criterion else None)
-        if self.stopper and not self.val_batches:
-            warnings.warn(TrainingWarning("NetTrain::novalidation: no ValidationSet is given; "
-                                          "the stopping criterion uses round measurements."),
-                          stacklevel=3)
         self.best_key: tuple | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.finite_state = self._snapshot()
@@ -620,12 +606,31 @@ class _Loop:
         self.stop_reason: str | None = None
         self.rate_ema: float | None = None
         self.round_batch_losses: list[float] = []
-        self.round_errors: list[torch.Tensor] = []
-        self.last_batch_error: torch.Tensor | None = None
+        self.round_stats: list[torch.Tensor] = []
+        self.last_batch_stats: torch.Tensor | None = None
         self.round_measurements: dict[str, float] = {}
         self.val_measurements: dict[str, float] = {}
         self.val_done_at = -1
-        self.error_rate = not cfg.disable_error_rate
+        from engine.checkpoint import make_checkpointer
+        from engine.measurements import make_meter
+
+        crit = cfg.training_stopping_criterion
+        self.meter = make_meter(cfg.training_progress_measurements, self.module,
+                                cfg.disable_error_rate, crit.criterion if crit else None)
+        if crit is not None and isinstance(crit.criterion, str) and \
+                crit.criterion != "Loss" and crit.criterion not in self.meter.names:
+            raise EngineError("invstopmetric", f"the TrainingStoppingCriterion measurement "
+                              f"{crit.criterion!r} is not measured; measured are "
+                              f"{', '.join(repr(n) for n in ['Loss', *self.meter.names])}.")
+        self.checkpointer = make_checkpointer(cfg.training_progress_checkpointing,
+                                              self.checkpoint_writer, self.bpr, total,
+                                              max_rounds)
+        self.stopper = (EarlyStopping(cfg.training_stopping_criterion)
+                        if cfg.training_stopping_criterion else None)
+        if self.stopper and not self.val_batches:
+            warnings.warn(TrainingWarning("NetTrain::novalidation: no ValidationSet is given; "
+                                          "the stopping criterion uses round measurements."),
+                          stacklevel=3)
         rep = self.reporter
         if rep is not None:
             rep.start({"Method": self.method.name, "Device": cfg.target_device.upper(),
@@ -633,7 +638,7 @@ class _Loop:
                        "TrainingExamples": self.training_examples,
                        "MaxTrainingRounds": None if math.isinf(max_rounds) else max_rounds,
                        "TotalBatches": None if math.isinf(total) else int(total),
-                       "Measurements": ["ErrorRate"] if self.error_rate else [],
+                       "Measurements": list(self.meter.names),
                        "HasValidation": self.val_batches is not None,
                        "UpdatesPerBatch": cfg.updates_per_batch})
         self.t_start = time.perf_counter()
@@ -661,6 +666,14 @@ class _Loop:
         manual = self.stop_reason in ("ManualStop", "Aborted", "WeightsDiverged")
         if not manual and self.val_batches and self.val_done_at != self.abs_batch:
             self._validate()
+        if not manual and self.checkpointer is not None and self.abs_batch > 0:
+            # §9.5.2 "after the loop": once more, unless this spec just ran at the last batch
+            for spec in self.checkpointer.specs:
+                if spec.last_at != self.abs_batch:
+                    self._checkpoint(spec)
+        if self.round_stats:  # batches after the last round end: their batch measurements
+            self._read_batch_stats()
+        r.measurement_names = list(self.meter.names)
         ev.emit("CoreLoop", "EndOfLoop")
         self._fire_event("TrainingAborted" if self.stop_reason == "Aborted"
                          else "TrainingComplete", guard=not aborted)
@@ -707,9 +720,8 @@ class _Loop:
         core = ev.active("CoreLoop")
         trainer = ev.active("Trainer")
         rep = self.reporter
-        rep_errors = rep is not None and self.error_rate
         pending = self._rep_pending
-        want_err = self.error_rate
+        meter = self.meter if self.meter else None
         pos = 0
         while True:
             t0 = perf()
@@ -737,13 +749,14 @@ class _Loop:
                 if half or amp:
                     precision.clear_module_grads()
                     with precision.autocast():
-                        loss, err = _losses(module, call(inputs, lengths), inputs, want_err)
+                        loss, err = _losses(module, call(inputs, lengths), inputs, meter,
+                                            lengths)
                     precision.backward(loss)  # Real16: loss x rescale (§8.2)
                     if trainer:
                         ev.emit("Trainer", "CallOptimizer")
                     precision.unscale_and_step(opt)  # masters step, float16 arrays synced
                 else:
-                    loss, err = _losses(module, call(inputs, lengths), inputs, want_err)
+                    loss, err = _losses(module, call(inputs, lengths), inputs, meter, lengths)
                     loss.backward()
                     if trainer:
                         ev.emit("Trainer", "CallOptimizer")
@@ -782,14 +795,13 @@ class _Loop:
             # coll
             r.batch_losses.append(value)
             self.round_batch_losses.append(value)
-            e = None
-            if err is not None and want_err:
+            if err is not None:
                 # stays on the device: read once per round (or per report row), never here
-                e = err.detach().float().mean()
-                self.round_errors.append(e)
-                self.last_batch_error = e
+                err = err.detach()
+                self.round_stats.append(err)
+                self.last_batch_stats = err
             if rep is not None:
-                pending.append((value, e if rep_errors else None))
+                pending.append((value, err))
             if core:
                 ev.emit("CoreLoop", "BatchCollectors")
             t4 = perf()
@@ -836,13 +848,10 @@ class _Loop:
         r.round_losses.append(float(np.mean(losses)))
         r.round_loss_quartiles.append(batching.quartiles(losses))
         r.round_positions.append(self.abs_batch)
-        meas = {}
-        if self.round_errors:
-            meas["ErrorRate"] = float(torch.stack(self.round_errors).mean())
+        meas = self._read_batch_stats()
         r.round_measurements.append(meas)
         self.round_measurements = meas
         self.round_batch_losses = []
-        self.round_errors = []
         with torch.no_grad():
             norms = torch._foreach_norm(list(self.arrays.values()))
             finite = bool(torch.isfinite(torch.stack(norms)).all())
@@ -859,6 +868,11 @@ class _Loop:
             self._validate()
             if self.stop_reason:
                 return
+        if self.checkpointer is not None:
+            for spec in self.checkpointer.due(clock):
+                self._checkpoint(spec)
+                if self.stop_reason:
+                    return
         if self.stopper is not None and (last_of_round and not self.val_batches or
                                          self.val_done_at == self.abs_batch):
             self.events.emit("CoreLoop", "CheckingEarlyStopping")
@@ -894,23 +908,59 @@ class _Loop:
         if self.timing_log.due(clock[2]):
             self.events.emit("Timing", self.timer.as_log_value)
 
-    def _call(self, cb: Any, info: dict) -> None:
+    def _call(self, cb: Any, info: dict) -> Any:
         out = cb.fn(info)
         if out == "StopTraining":
             self.stop_reason = "ManualStop"
         elif out == "AbortTraining":
             self.stop_reason = "Aborted"
+        return out
 
-    def _fire_event(self, name: str, guard: bool = True) -> None:
+    def _fire_event(self, name: str, guard: bool = True) -> list[Any]:
+        """Call the callbacks registered for event ``name``; returns what they returned."""
         self.event_name = name
+        outs = []
         for cb, _ in self.callbacks if hasattr(self, "callbacks") else ():
             if name in cb.events or "All" in cb.events:
                 info = self._info()
                 info["Event"] = name
-                if guard:
-                    self._call(cb, info)
-                else:
-                    cb.fn(info)
+                outs.append(self._call(cb, info) if guard else cb.fn(info))
+        return outs
+
+    # -- checkpoints (§9.9) --------------------------------------------------------------------
+
+    def _checkpoint(self, spec: Any) -> None:
+        """Save the net for one checkpoint spec, unless a "CheckpointStarted" callback
+        returns "SkipCheckpoint" (§9.6); events, CoreLoop markers and the Trainer entry as
+        in §3.9/§3.10."""
+        ev, r, ck = self.events, self.result, self.checkpointer
+        spec.last_at = self.abs_batch  # a skipped one counts as run: no final repeat
+        ev.emit("CoreLoop", "CheckpointStarted")
+        if "SkipCheckpoint" in self._fire_event("CheckpointStarted"):
+            return
+        path = ck.path(spec, self.round, self.abs_batch,
+                       r.round_losses[-1] if r.round_losses else None,
+                       r.validation_losses[-1] if r.validation_losses else None,
+                       self.val_batches is not None)
+        ev.emit("Trainer", ("TrainerSaveCheckpoint", path))
+        ck.write(spec, self.module, path, self.abs_batch)
+        r.checkpoint_files.append(path)
+        ev.emit("CoreLoop", "CheckpointComplete")
+        self._fire_event("CheckpointComplete")
+
+    # -- measurements ---------------------------------------------------------------------------
+
+    def _read_batch_stats(self) -> dict[str, float]:
+        """The round's measurements from the batch statistics kept on the device since the
+        last read (one transfer); the per-batch values go to ``batch_measurements``."""
+        stats, meter = self.round_stats, self.meter
+        if not stats:
+            return {}
+        host = torch.stack(stats).double() / self.batch_size
+        rows = host.tolist()
+        self.result.batch_measurements.extend(meter.values(row) for row in rows)
+        self.round_stats = []
+        return meter.values(host.mean(0).tolist())
 
     # -- validation ----------------------------------------------------------------------------
 
@@ -933,9 +983,9 @@ class _Loop:
         if separate:
             self.module.eval()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        err_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        stat_sum: torch.Tensor | None = None
         count = 0
-        has_err = False
+        meter = self.meter
         ctx = torch.inference_mode() if separate else torch.no_grad()
         with ctx, self.precision.autocast():
             for call, inputs, lengths, mask in self.val_batches:
@@ -944,22 +994,21 @@ class _Loop:
                 for v in _loss_terms(out).values():
                     v = v.reshape(v.shape[0], -1).mean(1).double()
                     per = v if per is None else per + v
-                e = (_errors(self.module, out, inputs) if "losses" in out
-                     else out.get("$ErrorRate"))
+                e = meter.stats(out, inputs, lengths) if meter else None
                 if mask is not None:
                     per = per[mask]
                     e = e[mask] if e is not None else None
                 loss_sum += per.sum()
                 count += per.shape[0]
-                if e is not None and self.error_rate:
-                    has_err = True
-                    err_sum += e.double().sum()
+                if e is not None:
+                    e = e.double().sum(0)
+                    stat_sum = e if stat_sum is None else stat_sum + e
         if separate:
             self.module.train()
         if reshape:
             ev.emit("Executor", lambda: _executor_reshape(self.batch_size, self.device))
         loss = float(loss_sum) / count
-        meas = {"ErrorRate": float(err_sum) / count} if has_err else {}
+        meas = meter.values((stat_sum / count).tolist()) if stat_sum is not None else {}
         r.validation_losses.append(loss)
         r.validation_measurements.append(meas)
         r.validation_positions.append(self.abs_batch)
@@ -970,7 +1019,8 @@ class _Loop:
         if not math.isfinite(loss):
             return
         # Best net (§8.7): lowest error rate, then loss; by loss only when told so.
-        key = (meas["ErrorRate"], loss) if has_err and self.cfg.select_lowest_validation_error \
+        err = meas.get("ErrorRate", 1 - meas["Accuracy"] if "Accuracy" in meas else None)
+        key = (err, loss) if err is not None and self.cfg.select_lowest_validation_error \
             else (loss,)
         if self.best_key is None or key < self.best_key:
             self.best_key = key
@@ -1026,9 +1076,11 @@ class _Loop:
         if not pending or rep is None:
             return
         errs = [e for _, e in pending if e is not None]
-        host = iter(torch.stack(errs).tolist()) if errs else iter(())
+        host = iter((torch.stack(errs).double() / self.batch_size).tolist()) if errs \
+            else iter(())
+        meter = self.meter
         for value, e in pending:
-            rep.add_batch_loss(value, {"ErrorRate": next(host)} if e is not None else None)
+            rep.add_batch_loss(value, meter.values(next(host)) if e is not None else None)
         pending.clear()
 
     @property
@@ -1072,8 +1124,10 @@ class _Loop:
             "RoundLossList": tuple(r.round_losses),
             "ValidationLossList": tuple(r.validation_losses),
             "BatchMeasurements": _Lazy(lambda: {"Loss": r.batch_losses[-1], **(
-                {"ErrorRate": float(self.last_batch_error)}
-                if self.last_batch_error is not None else {})} if r.batch_losses else {}),
+                self.meter.values((self.last_batch_stats.double() / self.batch_size)
+                                  .tolist())
+                if self.last_batch_stats is not None else {})} if r.batch_losses else {}),
+            "CheckpointingFiles": tuple(r.checkpoint_files),
             "RoundMeasurements": {"Loss": r.round_losses[-1], **self.round_measurements}
             if r.round_losses else {},
             "ValidationMeasurements": {"Loss": r.validation_losses[-1],
@@ -1149,14 +1203,19 @@ def _executor_reshape(batch_size: int, device: torch.device) -> Any:
 def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,
           encoders: dict[str, EncoderSpec] | None = None, events: Events | None = None,
           net_factory: Callable[[torch.nn.Module], Any] | None = None,
-          reporter: Any = None) -> TrainResult:
+          reporter: Any = None,
+          checkpoint_writer: Callable[[torch.nn.Module, str, str], None] | None = None
+          ) -> TrainResult:
     """Train ``module`` (a training module, see the module docstring) on ``data``.
 
     ``encoders`` maps ports whose columns hold raw values to their `EncoderSpec` (run once,
     before training). ``net_factory(module)`` builds the user-facing net for the ``"Net"`` key
     of TrainingProgressFunction (the engine never imports wlbridge). ``reporter`` is an
-    `engine.reporting.Reporter` or None. On return the module holds the TrainedNet weights
-    (best validation net if validating); ``final_state`` holds the last weights (FinalNet).
+    `engine.reporting.Reporter` or None. ``checkpoint_writer(module, path, format)`` writes
+    TrainingProgressCheckpointing files ("wl", "wxf", "wlnet", "params"; `engine.checkpoint`
+    picks when and where, and writes "params" itself without one). On return the module
+    holds the TrainedNet weights (best validation net if validating); ``final_state`` holds
+    the last weights (FinalNet).
     """
     if config.updates_per_batch < 1:
         raise EngineError("badintopt", "\"UpdatesPerBatch\" should be a positive integer.")
@@ -1165,5 +1224,6 @@ def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,
     # Subnormal floats (ADAM's second moments, long backward chains) take a slow microcode
     # path on x86; MXNet flushes them, and so do we while training on the CPU.
     with flush_denormals(True):
-        loop = _Loop(module, data, config, encoders, events, net_factory, reporter)
+        loop = _Loop(module, data, config, encoders, events, net_factory, reporter,
+                     checkpoint_writer)
         return loop.run()

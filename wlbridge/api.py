@@ -62,7 +62,8 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
         return Net.from_module(expr, copy.deepcopy(module), spec)
 
     result = train(training, dataset, config, encoders=_engine_encoders(ports),
-                   net_factory=factory, reporter=reporter)
+                   net_factory=factory, reporter=reporter,
+                   checkpoint_writer=_checkpoint_writer(expr, spec))
     trained = Net.from_module(expr, module, spec)
 
     def final_net() -> Any:
@@ -122,6 +123,33 @@ def _engine_encoders(ports: _PortView) -> dict[str, Any]:
 
     return {p: e for p, e in ports.encoders.items()
             if isinstance(e, EncoderSpec) and e.kind not in ("Class", "Boolean")}
+
+
+def _checkpoint_writer(expr: Any, spec: Any) -> Any:
+    """The writer `engine.checkpoint` calls: the net at this point of training as its
+    constructor expression, in Wolfram text ("wl") or WXF ("wxf", and "wlnet", which this
+    engine writes as the same WXF), or its arrays with torch ("params")."""
+
+    def write(module: Any, path: str, fmt: str) -> None:
+        from engine.checkpoint import save_params
+        from wlbridge.nets import Net
+
+        if fmt == "params":
+            save_params(module, path)
+            return
+        inner = getattr(module, "net", None) or module
+        wl_expr = Net.from_module(expr, inner, spec).to_wl()
+        if fmt == "wl":
+            from wlbridge.syntax import to_text
+
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(to_text(wl_expr) + "\n")
+        else:
+            from wolframclient.serializers import export
+
+            export(wl_expr, path, target_format="wxf")
+
+    return write
 
 
 def _reporter(config: Any) -> Any:

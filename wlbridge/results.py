@@ -80,7 +80,10 @@ class NetTrainResults(WLSerializable):
             "RoundMeasurementsLists": lists(r.round_losses, r.round_measurements, meas_keys),
             "ValidationMeasurementsLists": lists(r.validation_losses, r.validation_measurements,
                                                  vmeas_keys) if has_val else None,
-            "BatchMeasurementsLists": {"Loss": _floats(r.batch_losses)},
+            "BatchMeasurementsLists": lists(
+                r.batch_losses, getattr(r, "batch_measurements", []),
+                sorted({k for m in getattr(r, "batch_measurements", []) for k in m})),
+            "CheckpointingFiles": tuple(getattr(r, "checkpoint_files", ())),
             "TotalTrainingTime": float(r.total_time),
             "MeanBatchesPerSecond": float(r.mean_batches_per_second),
             "MeanExamplesPerSecond": float(r.mean_examples_per_second),
@@ -204,7 +207,7 @@ def check_property(prop: Any) -> None:
 
 PUBLIC = (
     "BatchLoss", "BatchLossList", "BatchMeasurementsLists", "BatchSize", "BatchesPerRound",
-    "BestValidationRound", "ExamplesProcessed", "FinalLearningRate", "FinalNet",
+    "BestValidationRound", "CheckpointingFiles", "ExamplesProcessed", "FinalLearningRate", "FinalNet",
     "InitialLearningRate", "MeanBatchesPerSecond", "MeanExamplesPerSecond",
     "OptimizationMethod", "ReasonTrainingStopped", "RoundLoss", "RoundLossList",
     "RoundMeasurements", "RoundMeasurementsLists", "RoundPositions", "TargetDevice",

@@ -399,12 +399,21 @@ def normalise_stopping_criterion(v: Any) -> StoppingCriterion | None:
     return out
 
 
-_CHECKPOINT_EXTENSIONS = (".wlnet", ".params")
+#: File extensions a {"File", path} checkpoint may have -> the format written. ".wl" and ".wxf"
+#: hold the net's constructor expression (Wolfram text / WXF); ".wlnet" is accepted as an alias
+#: of ".wxf" (the same WXF bytes, not Mathematica's binary WLNet); ".pt" and ".params" hold a
+#: torch state_dict of the arrays by Wolfram path (not MXNet's params format).
+_CHECKPOINT_EXTENSIONS = {".wl": "wl", ".wxf": "wxf", ".wlnet": "wlnet", ".pt": "params",
+                          ".params": "params"}
+#: "Format" values of a {"Directory", dir} checkpoint (files .wl, .wxf, .wlnet, .pt).
+_CHECKPOINT_FORMATS = ("wl", "wxf", "wlnet", "params")
 
 
 def normalise_checkpointing(v: Any) -> list[dict[str, Any]] | None:
     """None -> None; ``{"File", path, opts}`` / ``{"Directory", dir, opts}`` or a list of these
-    -> ``[{"kind", "path", "format", "interval"}]`` (interval default: 1 round)."""
+    -> ``[{"kind", "path", "format", "interval"}]`` (interval default: 1 round;
+    ``"MinimumInterval" -> s`` raises its seconds to at least s). Directory format default
+    "wxf"."""
     if is_sym(v, "None") or v is None:
         return None
     if is_list(v) and v and all(is_list(x) for x in v):
@@ -420,34 +429,49 @@ def _checkpoint(spec: Any) -> dict[str, Any]:
                    "{\"File\", path}, {\"Directory\", dir} or a list of these.")
     kind, path = spec[0], spec[1]
     opts = sub_options(spec[2:], option, ("Interval", "Format", "MinimumInterval"))
-    fmt = opts.get("Format", "wlnet")
+    fmt = opts.get("Format", "wxf")
     if kind == "File":
         ext = next((e for e in _CHECKPOINT_EXTENSIONS if path.lower().endswith(e)), None)
         if ext is None:
-            raise fail("invchkext", f"The checkpoint file {show(path)} should end in .wlnet or "
-                       ".params.")
-        fmt = ext[1:]
-    elif fmt not in ("wlnet", "params"):
-        raise fail("invchkspec", f"\"Format\" -> {show(fmt)} in {option} should be \"wlnet\" or "
-                   "\"params\".")
+            raise fail("invchkext", f"The checkpoint file {show(path)} should end in .wl, .wxf "
+                       "or .pt (the net as Wolfram text, as WXF, or its arrays for torch); "
+                       ".wlnet is written as WXF and .params as .pt.")
+        fmt = _CHECKPOINT_EXTENSIONS[ext]
+    elif fmt not in _CHECKPOINT_FORMATS:
+        raise fail("invchkspec", f"\"Format\" -> {show(fmt)} in {option} should be "
+                   f"{quoted_list(_CHECKPOINT_FORMATS)}.")
     interval = parse_interval(opts.get("Interval", 1), "Rounds", option)
+    if "MinimumInterval" in opts:
+        s = seconds(opts["MinimumInterval"]) or _bad_minimum(opts["MinimumInterval"])
+        interval = type(interval)(interval.batches, interval.rounds, max(interval.seconds, s),
+                                  interval.percent)
     return {"kind": kind, "path": path, "format": fmt, "interval": interval}
 
 
 def normalise_measurements(v: Any) -> tuple[Any, ...] | None:
-    """Automatic -> None; None -> (); a name/spec or a list -> a tuple (names are strings,
-    associations stay dicts, NetPort specs stay expressions for the measurement builder)."""
+    """Automatic -> None; None -> (); a name, ``<|"Measurement" -> name|>`` or a list of these
+    -> a tuple. Names outside `engine.measurements.NAMES` (and NetPort specs, functions,
+    other sub-options) are refused with ``netinvopt`` naming them and the supported names."""
+    from engine.errors import EngineError
+    from engine.measurements import measurement_names
+
     if is_sym(v, "Automatic"):
         return None
-    if is_sym(v, "None") or v is None:
+    if is_sym(v, "None") or v is None or (is_list(v) and len(v) == 0):
         return ()
     items = tuple(v) if is_list(v) else (v,)
     for item in items:
-        if not (isinstance(item, (str, dict)) or is_call(item, "NetPort")
-                or (callable(item) and not is_wl(item))):
+        if not isinstance(item, (str, dict)):
             raise fail("netinvopt", f"{show(item)} is not a valid TrainingProgressMeasurements "
-                       "spec; use a measurement name, NetPort[...], an association, or None.")
-    return items
+                       "spec here; use a measurement name, <|\"Measurement\" -> name|>, a list "
+                       "of these, or None.")
+        try:
+            measurement_names([{key_name(k): x for k, x in item.items()}
+                               if isinstance(item, dict) else item])
+        except EngineError as exc:
+            raise fail("netinvopt", f"TrainingProgressMeasurements: {exc.text}") from None
+    return tuple({key_name(k): x for k, x in item.items()} if isinstance(item, dict) else item
+                 for item in items)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,167 @@
+"""TrainingProgressCheckpointing (reference §9.9): when to save the net, and under which name.
+
+The engine decides *when* (a §9.6 trigger per spec, default once per round, plus once at the
+end unless that spec already ran at the last batch) and *which path*; the bytes of the
+Wolfram formats are written by a ``writer(module, path, format)`` that wlbridge passes in, so
+the engine stays Wolfram-free. The "params" format (a torch ``state_dict`` of the net's arrays
+keyed by their Wolfram path, ``"1/Weights"``) is written here when no writer is given.
+
+Formats and extensions: "wl" → ``.wl`` (the net's constructor expression as Wolfram text),
+"wxf" → ``.wxf`` (the same expression as WXF), "wlnet" → ``.wlnet`` (an alias: the same WXF
+bytes, *not* Mathematica's binary WLNet format; ``Import[file, "WXF"]`` reads it), "params" →
+``.pt`` in a directory (a ``{"File", "x.params"}`` file gets the same torch bytes).
+
+Every write is atomic: the writer writes ``path + ".part"``, which then replaces ``path``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.errors import EngineError
+from engine.intervals import Trigger, normalise
+from engine.spec import Interval
+
+Writer = Callable[[Any, str, str], None]
+#: Extension of the files a "Directory" spec writes, by format.
+EXTENSIONS = {"wl": ".wl", "wxf": ".wxf", "wlnet": ".wlnet", "params": ".pt"}
+
+
+def loss_token(x: float | None) -> str:
+    """A loss in the file-name form of §9.9: 2 decimals, bare exponent (``3.79e-2``), or
+    ``none``."""
+    if x is None or not math.isfinite(x):
+        return "none" if x is None else ("nan" if math.isnan(x) else "inf")
+    if x == 0:
+        return "0.00e0"
+    e = math.floor(math.log10(abs(x)))
+    m = x / 10.0**e
+    if abs(round(m, 2)) >= 10:
+        e, m = e + 1, m / 10
+    return f"{m:.2f}e{e}"
+
+
+def start_stamp(t: float | None = None) -> str:
+    """The ISO date-time a run started, as file names carry it (``2024-05-01T12:03:09``;
+    colons become dashes on Windows, where they are not allowed in names)."""
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))
+    return text.replace(":", "-") if sys.platform.startswith("win") else text
+
+
+def save_params(module: Any, path: str) -> None:
+    """Write the net's arrays (by Wolfram path ``"a/b/Weights"``) with ``torch.save``."""
+    import torch
+
+    inner = next((m for m in (module, getattr(module, "net", None),
+                              getattr(module, "module", None))
+                  if m is not None and hasattr(m, "arrays")), None)
+    if inner is not None:
+        state = {"/".join(p) if not isinstance(p, str) else p: a.detach().cpu().clone()
+                 for p, a in inner.arrays().items()}
+    else:
+        state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    torch.save(state, path)
+
+
+@dataclass
+class _Spec:
+    kind: str
+    path: str
+    format: str
+    trigger: Trigger
+    last_at: int = -1
+    counter: int = 0
+
+
+@dataclass
+class Checkpointer:
+    """The checkpoint specs of one run; `due` at a clock, `save` one spec, `files` written."""
+
+    specs: list[_Spec]
+    writer: Writer | None
+    stamp: str
+    widths: tuple[int, int, int]
+    files: list[str] = field(default_factory=list)
+
+    def due(self, clock: tuple) -> list[_Spec]:
+        """The specs whose trigger fires at ``clock`` (each trigger advances once)."""
+        return [s for s in self.specs if s.trigger.due(clock)]
+
+    def path(self, s: _Spec, round_: int, abs_batch: int, round_loss: float | None,
+             validation_loss: float | None, has_validation: bool) -> str:
+        """The file the next save of ``s`` writes (File: its path; Directory: a new name)."""
+        if s.kind == "File":
+            return s.path
+        wc, wr, wb = self.widths
+        parts = [self.stamp, f"{s.counter + 1:0{wc}d}", f"{round_:0{wr}d}",
+                 f"{abs_batch:0{wb}d}", loss_token(round_loss)]
+        if has_validation:
+            parts.append(loss_token(validation_loss))
+        return os.path.join(s.path, "_".join(parts) + EXTENSIONS[s.format])
+
+    def write(self, s: _Spec, module: Any, path: str, abs_batch: int) -> None:
+        """Write ``module`` to ``path`` atomically in ``s``'s format; record the file."""
+        tmp = path + ".part"
+        try:
+            if self.writer is not None:
+                self.writer(module, tmp, s.format)
+            elif s.format == "params":
+                save_params(module, tmp)
+            else:
+                raise EngineError("invchkspec", f"checkpoints in the {s.format!r} format need "
+                                  "a net writer (wlbridge.net_train passes one); use "
+                                  "\"Format\" -> \"params\" from the engine alone.")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise EngineError("invchkfile", f"the checkpoint {path!r} could not be written: "
+                              f"{exc.strerror or exc}.") from exc
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        s.counter += 1
+        s.last_at = abs_batch
+        self.files.append(path)
+
+
+def make_checkpointer(specs: Any, writer: Writer | None, batches_per_round: int,
+                      total_batches: float, max_rounds: float) -> Checkpointer | None:
+    """The `Checkpointer` of TrainingProgressCheckpointing specs
+    (``[{"kind", "path", "format", "interval"}]``, as wlbridge.options makes them), or None.
+
+    Checks the places now, before any training: a file's folder must exist
+    (``invchkfile``); a directory is created if missing, and must not be a file
+    (``invchkdir``).
+    """
+    if not specs:
+        return None
+    out = []
+    for d in specs:
+        kind, path, fmt = d["kind"], os.fspath(d["path"]), d.get("format", "wxf")
+        if fmt not in EXTENSIONS:
+            raise EngineError("invchkspec", f"the checkpoint format {fmt!r} is not one of "
+                              f"{', '.join(repr(f) for f in EXTENSIONS)}.")
+        if kind == "File":
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise EngineError("invchkfile", f"the checkpoint file {path!r} cannot be "
+                                  f"written: its folder {folder!r} does not exist.")
+        elif kind == "Directory":
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise EngineError("invchkdir", f"the checkpoint directory {path!r} is a file.")
+            os.makedirs(path, exist_ok=True)
+        else:
+            raise EngineError("invchkspec", f"the checkpoint kind {kind!r} should be \"File\" or "
+                              "\"Directory\".")
+        interval = d.get("interval") or Interval(rounds=1)
+        trig = Trigger(normalise(interval, batches_per_round, total_batches))
+        out.append(_Spec(kind, path, fmt, trig))
+    finite = math.isfinite(total_batches)
+    wb = len(str(int(total_batches))) if finite else 6
+    wr = len(str(int(max_rounds))) if math.isfinite(max_rounds) else 4
+    return Checkpointer(out, writer, start_stamp(), (wb, wr, wb))
