@@ -36,12 +36,13 @@ import numpy as np
 import torch
 
 from engine import batching
+from engine.columns import Columns, LazyBatches, inner_attr
 from engine.errors import EngineError
 from engine.events import Events
 from engine.intervals import Trigger, normalise
 from engine.memory import memory_sample
 from engine.optim import WolframOptimizer, resolve_method
-from engine.spec import Dataset, EncoderSpec, Interval, LengthVar, TrainConfig
+from engine.spec import Dataset, EncoderSpec, Interval, TrainConfig
 from engine.stopping import EarlyStopping
 from engine.timings import PhaseTimer, TimingLogSchedule
 
@@ -150,17 +151,9 @@ def _dtype(precision: str) -> torch.dtype:
     return PRECISIONS[precision]
 
 
-def _inner(module: torch.nn.Module, attr: str) -> Any:
-    """``attr`` of the training module or of the net it wraps (``.net`` / ``.module``)."""
-    for m in (module, getattr(module, "net", None), getattr(module, "module", None)):
-        if m is not None and hasattr(m, attr):
-            return getattr(m, attr)
-    return None
-
-
 def _arrays(module: torch.nn.Module) -> dict[Path, torch.Tensor]:
     """The module's trainable arrays by path, in Wolfram's canonical order when it knows it."""
-    trainable = _inner(module, "trainable_arrays")
+    trainable = inner_attr(module, "trainable_arrays")
     if trainable is not None:
         return {(tuple(k) if not isinstance(k, str) else tuple(k.split("/"))): v
                 for k, v in trainable().items()}
@@ -174,164 +167,6 @@ def _multiplier(rules: list[tuple[Path, float]], own: dict[Path, float], path: P
         if path[: len(prefix)] == tuple(prefix):
             return float(r)
     return float(own.get(path, 1.0))
-
-
-def _encode(port: str, values: Any, encoder: EncoderSpec | None) -> Any:
-    """A column as numbers: run the port's encoder (engine.encoders) on raw values."""
-    if encoder is None:
-        return values
-    from engine.encoders import encode_column
-
-    return encode_column(encoder, values)
-
-
-def _length_ids(module: torch.nn.Module) -> dict[str, int]:
-    """LengthVar id of every sequence port: the net's inputs and the loss targets."""
-    types = dict(_inner(module, "input_types") or {})
-    for port, t in (getattr(module, "target_types", None) or {}).items():
-        types.setdefault(port, t)
-    out = {}
-    for port, t in types.items():
-        dims = getattr(t, "dims", None) or ()
-        for d in dims[:1]:
-            if isinstance(d, LengthVar):
-                out[port] = d.id
-    return out
-
-
-class _Columns:
-    """A data set's columns as the loop reads them (reference §7.2, §8.5).
-
-    `engine.preencode.plan_encoding` runs first: encoders run once for the whole column when
-    pre-encoding is on and the column fits in memory, else per batch; sequence lengths are
-    always measured up front. Fixed-shape columns that are kept are moved to the device as one
-    tensor each, so their batches are an ``index_select`` and can all be gathered before the
-    loop. Everything else ("streamed" ports: sequences, columns encoded per batch) is produced
-    per batch by `load` inside the "gen" phase, written into a bucket executor's buffers
-    (`engine.buckets`), padded to the batch's RoundBucket length (§7.4).
-    """
-
-    def __init__(self, data: Dataset, module: torch.nn.Module, encoders: dict[str, EncoderSpec],
-                 device: torch.device, dtype: torch.dtype, config: TrainConfig):
-        from engine.preencode import plan_encoding
-
-        self.length_ids = _length_ids(module)
-        self.plan = plan_encoding(data.columns, encoders, config)
-        self.fixed: dict[str, torch.Tensor] = {}
-        self.streamed: list[str] = []
-        for port, col in self.plan.columns.items():
-            arr = None if port in self.length_ids else _as_array(col)
-            if arr is None:
-                self.streamed.append(port)
-                continue
-            t = torch.from_numpy(arr)
-            t = t.to(dtype) if t.is_floating_point() else t.long()
-            self.fixed[port] = t.to(device)
-        self.streamed += list(self.plan.per_batch)
-        for port in self.streamed:
-            if port not in self.length_ids and port in self.plan.lengths:
-                raise EngineError("seqlens", f"the input {port!r} has examples of different "
-                                  "lengths, but the net expects a fixed size.")
-        self.device = device
-        self.dtype = dtype
-        self.n = self.plan.n
-
-    @property
-    def dynamic(self) -> bool:
-        """Whether batches are made per batch (sequences, or per-batch encoding)."""
-        return bool(self.streamed)
-
-    def lengths(self) -> dict[int, np.ndarray] | None:
-        """Per-example lengths by LengthVar id, for bucketing (None for fixed-size data)."""
-        by_port = dict(self.plan.lengths)
-        for port in self.length_ids:
-            col = self.plan.columns.get(port)
-            if port not in by_port and isinstance(col, np.ndarray) and col.ndim >= 2:
-                by_port[port] = np.full(self.n, col.shape[1], dtype=np.int64)
-        by_port = {p: v for p, v in by_port.items() if p in self.length_ids}
-        if not by_port:
-            return None
-        return self.plan.lengths_by_var({p: self.length_ids[p] for p in by_port})
-
-    def executors(self, module: torch.nn.Module, events: Events | None,
-                  compile_buckets: bool = False) -> Any:
-        """A `BucketExecutors` for the streamed ports (None when every port is pre-gathered)."""
-        if not self.dynamic:
-            return None
-        from engine.buckets import BucketExecutors, infer_layouts
-        from engine.plan import execution_plan
-
-        sample = self.plan.batch(np.zeros(1, dtype=np.int64), ports=self.streamed)
-        ids = {p: self.length_ids[p] for p in self.streamed if p in self.length_ids}
-        layouts = infer_layouts(sample, ids, self.dtype)
-        return BucketExecutors(module, layouts, events, device=self.device, dtype=self.dtype,
-                               compile_buckets=compile_buckets,
-                               plan=lambda ex: execution_plan(module, ex.inputs))
-
-    def gather(self, idx: np.ndarray) -> tuple[dict[str, torch.Tensor], dict[int, torch.Tensor]]:
-        """Inputs and lengths of the examples ``idx`` (0-based) in tensors of their own."""
-        ti = torch.from_numpy(np.ascontiguousarray(idx)).to(self.device)
-        inputs = {p: t.index_select(0, ti) for p, t in self.fixed.items()}
-        lengths: dict[int, torch.Tensor] = {}
-        for port, col in self.plan.batch(idx, ports=self.streamed).items():
-            if port not in self.length_ids:
-                t = torch.from_numpy(np.ascontiguousarray(np.asarray(col)))
-            else:
-                key = batching.bucket_key([len(s) for s in col])[0]
-                t, lens = batching.pad_batch(list(col), key)
-                lengths[self.length_ids[port]] = lens.to(self.device)
-            t = t.to(self.dtype) if t.is_floating_point() else t.long()
-            inputs[port] = t.to(self.device)
-        return inputs, lengths
-
-    def load(self, idx: np.ndarray, buckets: Any) -> tuple[Callable, dict[str, torch.Tensor],
-                                                          dict[int, torch.Tensor]]:
-        """The "gen" work for one batch: encode what is encoded per batch, pad to the bucket
-        length and fill the bucket executor's buffers. Returns (executor, inputs, lengths); the
-        tensors are the executor's reused buffers, valid until its next `load`."""
-        ex, ins, lens = buckets.load(self.plan.batch(idx, ports=self.streamed))
-        inputs = dict(ins)
-        if self.fixed:
-            ti = torch.from_numpy(np.ascontiguousarray(idx)).to(self.device)
-            for p, t in self.fixed.items():
-                inputs[p] = t.index_select(0, ti)
-        return ex, inputs, dict(lens)
-
-
-class _LazyBatches:
-    """Batches made when read (the "gen" phase): row ``j`` of ``rows`` -> (executor, inputs,
-    lengths), plus the validity mask of row ``j`` when ``masks`` is given (validation)."""
-
-    def __init__(self, cols: _Columns, rows: np.ndarray, buckets: Any,
-                 masks: torch.Tensor | None = None):
-        self.cols, self.rows, self.buckets, self.masks = cols, rows, buckets, masks
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, j: int) -> tuple:
-        out = self.cols.load(self.rows[j], self.buckets)
-        return out if self.masks is None else (*out, self.masks[j])
-
-    def __iter__(self) -> Any:
-        return (self[j] for j in range(len(self.rows)))
-
-
-def _as_array(col: Any) -> np.ndarray | None:
-    """A numeric numpy array for a fixed-shape column, None for ragged/sequence columns."""
-    if isinstance(col, np.ndarray) and col.dtype != object:
-        return np.ascontiguousarray(col)
-    if isinstance(col, torch.Tensor):
-        return col.detach().cpu().numpy()
-    try:
-        arr = np.asarray(col)
-    except ValueError:
-        return None
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        return None
-    if arr.dtype.kind == "b":
-        arr = arr.astype(np.float32)
-    return arr
 
 
 def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -410,12 +245,12 @@ class _Loop:
         self.precision.prepare(self.module)
         self.module.train()
         encoders = encoders or {}
-        self.cols = _Columns(data, self.module, encoders, self.device, self.dtype, config)
+        self.cols = Columns(data, self.module, encoders, self.device, self.dtype, config)
         self.val_cols = None
         if isinstance(config.validation_set, Dataset):
             if len(config.validation_set) == 0:
                 raise EngineError("nodata", "the ValidationSet contains no examples.")
-            self.val_cols = _Columns(config.validation_set, self.module, encoders,
+            self.val_cols = Columns(config.validation_set, self.module, encoders,
                                      self.device, self.dtype, config)
         lengths = self.cols.lengths()
         n = self.cols.n
@@ -474,10 +309,10 @@ class _Loop:
             # Made per batch in "gen": encoded (unless pre-encoded), padded to the bucket
             # length and written into the bucket executor's buffers; Plan and NetExecutorCreate
             # are emitted by the executors (engine.buckets).
-            self.batches = _LazyBatches(self.cols, perm, self.buckets)
+            self.batches = LazyBatches(self.cols, perm, self.buckets)
         # Arrays, multipliers, freezing.
         all_arrays = _arrays(self.module)
-        own_fn = _inner(self.module, "lr_multipliers")
+        own_fn = inner_attr(self.module, "lr_multipliers")
         own = own_fn() if own_fn is not None else {}
         self.multipliers = {p: _multiplier(config.learning_rate_multipliers, own, p)
                             for p in all_arrays}
@@ -506,7 +341,7 @@ class _Loop:
     def _context(self) -> int:
         return 1 if self.device.type == "cpu" else 2 + (self.device.index or 0)
 
-    def _validation_batches(self, cols: _Columns, lengths: dict[int, np.ndarray] | None,
+    def _validation_batches(self, cols: Columns, lengths: dict[int, np.ndarray] | None,
                             n: int, subset: np.ndarray | None) -> Any:
         """Validation batches in the §7.3 order (sorted by length when there are lengths,
         else identity; the front padded, masked out of the totals) and their Permutation log.
@@ -521,7 +356,7 @@ class _Loop:
                 self.events.emit("Permutation", p)
         masks = torch.from_numpy(valid).to(self.device)
         if cols.dynamic:
-            return _LazyBatches(cols, rows, cols.executors(self.module, None), masks)
+            return LazyBatches(cols, rows, cols.executors(self.module, None), masks)
         return [(self.module, *cols.gather(o), m) for o, m in zip(rows, masks, strict=True)]
 
     # -- setup that needs the optimizer ---------------------------------------------------------
@@ -707,7 +542,7 @@ class _Loop:
         sync_cuda = cfg.force_synchronization and self.device.type == "cuda"
         order = np.arange(self.bpr)
         batches = self.batches
-        lazy = isinstance(batches, _LazyBatches)
+        lazy = isinstance(batches, LazyBatches)
         nxt = None
         perf = time.perf_counter
         t_start = self.t_start
@@ -1058,7 +893,7 @@ class _Loop:
         gives NetTrain's gradient of the batch sum."""
         from engine.gradients import GradientRecorder
 
-        all_fn = _inner(self.module, "arrays")
+        all_fn = inner_attr(self.module, "arrays")
         if all_fn is not None:
             every = {(tuple(k) if not isinstance(k, str) else tuple(k.split("/"))): v
                      for k, v in all_fn().items()}

@@ -236,14 +236,14 @@ def test_disable_pre_encoding_gives_identical_losses():
 def test_pre_encoding_plan_used_by_the_loop():
     """The loop takes its columns from `engine.preencode.plan_encoding`: pre-encoded when
     enabled, per batch when disabled; lengths measured up front either way."""
+    from engine.columns import Columns
     from engine.encoders import EncoderSpec
-    from engine.loop import _Columns
 
     module = wlbridge.Net(CHAR_NET).module
     data = Dataset({"Input": _strings(40, 4)})
     enc = {"Input": EncoderSpec("Characters", tuple(ALPHABET))}
     for flag, kept in ((False, True), (True, False)):
-        cols = _Columns(data, module, enc, torch.device("cpu"), torch.float32,
+        cols = Columns(data, module, enc, torch.device("cpu"), torch.float32,
                         TrainConfig(disable_pre_encoding=flag))
         assert ("Input" in cols.plan.pre_encoded) is kept
         assert cols.dynamic
