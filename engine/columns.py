@@ -107,9 +107,14 @@ class Columns:
         sample = self.plan.batch(np.zeros(1, dtype=np.int64), ports=self.streamed)
         ids = {p: self.length_ids[p] for p in self.streamed if p in self.length_ids}
         layouts = infer_layouts(sample, ids, self.dtype)
+        def plan(ex: Any) -> dict:
+            # the whole training module sees the streamed ports of the bucket and the
+            # pre-gathered ones (targets, fixed inputs) of as many examples, and the lengths
+            inputs = {**{p: t[: ex.batch_size] for p, t in self.fixed.items()}, **ex.inputs}
+            return execution_plan(module, (inputs, ex.lengths))
+
         return BucketExecutors(module, layouts, events, device=self.device, dtype=self.dtype,
-                               compile_buckets=compile_buckets,
-                               plan=lambda ex: execution_plan(module, ex.inputs))
+                               compile_buckets=compile_buckets, plan=plan)
 
     def gather(self, idx: np.ndarray) -> tuple[dict[str, torch.Tensor], dict[int, torch.Tensor]]:
         """Inputs and lengths of the examples ``idx`` (0-based) in tensors of their own."""
