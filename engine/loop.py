@@ -53,6 +53,10 @@ DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2}
 AUTOMATIC_ROUND_SECONDS = 20.0
 #: TimingLogging's period in seconds (§3.7: every 10 s); a module constant so tests can shorten it
 TIMING_LOG_PERIOD = 10.0
+#: SkippedTrainingData (§9.10): always empty, because examples NetTrain would skip mid-training
+#: (ones that fail to encode) are refused with a message before the first batch here.
+SKIPPED_TRAINING_DATA: dict[str, tuple] = {"SkippedExampleIndices": (),
+                                           "SkippedBatchIndices": (), "SkippedExamples": ()}
 
 
 class TrainingWarning(UserWarning):
@@ -99,6 +103,9 @@ class TrainResult:
     permutation: np.ndarray | None = None
     max_training_rounds: float = 0
     plot_loss_quartiles: bool = False  # the "PlotLossQuartiles" internal option, for plots
+    #: the ExampleLosses property: per-example losses of the training data under the trained
+    #: net, computed when called (None where the data are not a list of examples: noexloss)
+    example_losses: Callable[[], tuple[float, ...]] | None = None
 
 
 class _LazyInfo(dict):
@@ -204,6 +211,40 @@ def _losses(module: torch.nn.Module, out: dict[str, Any], inputs: dict[str, torc
 def _loss_terms(out: dict[str, Any]) -> dict[str, torch.Tensor]:
     losses = out["losses"] if isinstance(out.get("losses"), dict) else out
     return {k: v for k, v in losses.items() if k[:1] != "$"}
+
+
+def _per_example_total(terms: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Each example's loss: the sum over loss ports of its (position-averaged) loss."""
+    total = None
+    for v in terms.values():
+        v = v.detach()
+        v = v.reshape(v.shape[0], -1).mean(1).double()
+        total = v if total is None else total + v
+    if total is None:
+        raise EngineError("noloss", "the training net has no loss output.")
+    return total
+
+
+@torch.no_grad()
+def example_losses(module: torch.nn.Module, cols: Columns, batch_size: int
+                   ) -> tuple[float, ...]:
+    """ExampleLosses (§9.10): every example's loss under ``module`` in data order, in eval
+    mode and in batches of ``batch_size``; the module's train/eval mode is restored."""
+    was_training = module.training
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
+    parts: list[torch.Tensor] = []
+    module.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, cols.n, batch_size):
+                inputs, lengths = cols.gather(np.arange(start, min(start + batch_size, cols.n)))
+                if dtype is not None:  # Real16 columns meet the float32 masters after training
+                    inputs = {k: v.to(dtype) if v.is_floating_point() else v
+                              for k, v in inputs.items()}
+                parts.append(_per_example_total(_loss_terms(module(inputs, lengths))).cpu())
+    finally:
+        module.train(was_training)
+    return tuple(torch.cat(parts).tolist()) if parts else ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -418,6 +459,8 @@ class _Loop:
             target_device=cfg.target_device, initial_learning_rate=self.opt.current_rate(1),
             learning_rate_multipliers=dict(self.multipliers), permutation=self.train_perm,
             max_training_rounds=max_rounds, plot_loss_quartiles=cfg.plot_loss_quartiles)
+        cols, module, bs = self.cols, self.module, self.batch_size  # not the whole loop
+        r.example_losses = lambda: example_losses(module, cols, bs)
         if not self.arrays:
             warnings.warn(TrainingWarning("NetTrain::netfrozen: all arrays of the net are "
                                           "frozen; the net is returned unchanged."), stacklevel=3)
@@ -443,6 +486,7 @@ class _Loop:
         self.round_batch_losses: list[float] = []
         self.round_stats: list[torch.Tensor] = []
         self.last_batch_stats: torch.Tensor | None = None
+        self.last_loss_terms: dict[str, torch.Tensor] | None = None
         self.round_measurements: dict[str, float] = {}
         self.val_measurements: dict[str, float] = {}
         self.val_done_at = -1
@@ -474,6 +518,7 @@ class _Loop:
                        "MaxTrainingRounds": None if math.isinf(max_rounds) else max_rounds,
                        "TotalBatches": None if math.isinf(total) else int(total),
                        "Measurements": list(self.meter.names),
+                       "ShortNames": self.meter.short_names,
                        "HasValidation": self.val_batches is not None,
                        "UpdatesPerBatch": cfg.updates_per_batch})
         self.t_start = time.perf_counter()
@@ -584,18 +629,21 @@ class _Loop:
                 if half or amp:
                     precision.clear_module_grads()
                     with precision.autocast():
-                        loss, err = _losses(module, call(inputs, lengths), inputs, meter,
-                                            lengths)
+                        out = call(inputs, lengths)
+                        loss, err = _losses(module, out, inputs, meter, lengths)
                     precision.backward(loss)  # Real16: loss x rescale (§8.2)
                     if trainer:
                         ev.emit("Trainer", "CallOptimizer")
                     precision.unscale_and_step(opt)  # masters step, float16 arrays synced
                 else:
-                    loss, err = _losses(module, call(inputs, lengths), inputs, meter, lengths)
+                    out = call(inputs, lengths)
+                    loss, err = _losses(module, out, inputs, meter, lengths)
                     loss.backward()
                     if trainer:
                         ev.emit("Trainer", "CallOptimizer")
                     opt.step()
+            # ExampleLosses: the last pass's per-example losses, detached only when read
+            self.last_loss_terms = _loss_terms(out)
             if trainer:
                 ev.emit("Trainer", "TrainerUpdateFinished")
             if core:
@@ -940,6 +988,12 @@ class _Loop:
             ev.emit("Executor", _executor_create(self.val_batches[0][1], self.device,
                                                  self.dtype))
 
+    def _example_losses(self) -> tuple[float, ...] | None:
+        """The ExampleLosses key: the most recent batch's per-example losses (None before
+        the first batch)."""
+        terms = self.last_loss_terms
+        return None if terms is None else tuple(_per_example_total(terms).tolist())
+
     def _info(self) -> _LazyInfo:
         """The §9.11 association for TrainingProgressFunction and reporters."""
         r = self.result
@@ -962,6 +1016,8 @@ class _Loop:
                 self.meter.values((self.last_batch_stats.double() / self.batch_size)
                                   .tolist())
                 if self.last_batch_stats is not None else {})} if r.batch_losses else {}),
+            "ExampleLosses": _Lazy(self._example_losses),
+            "SkippedTrainingData": dict(SKIPPED_TRAINING_DATA),
             "CheckpointingFiles": tuple(r.checkpoint_files),
             "RoundMeasurements": {"Loss": r.round_losses[-1], **self.round_measurements}
             if r.round_losses else {},

@@ -23,6 +23,7 @@ This module imports torch only when a meter is built, so the option table can re
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,16 +76,36 @@ class _Source:
     elem_dims: tuple
 
 
+def loss_port_key(port: str) -> str:
+    """The measurement key of one loss port of a multi-loss net (§6.2): a port whose name
+    contains "loss" keeps it ("ClassLoss"); any other gets "Loss" appended ("Out1Loss")."""
+    key = port if "loss" in port.lower() else f"{port}Loss"
+    # the total is "Loss" and built-ins keep their names: a clashing port gets the suffix
+    return f"{port}Loss" if key == "Loss" or key in NAMES else key
+
+
+def loss_port_short_name(port: str) -> str:
+    """The Print-table header of a loss port's columns (§6.2): "class loss" for a port named
+    "ClassLoss" (lower-cased, de-camel-cased), "Out1 loss" for a port "Out1"."""
+    if "loss" not in port.lower() or loss_port_key(port) != port:
+        return f"{port} loss"
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", port).lower()
+
+
 class Meter:
     """The measurements of one run; `stats` per batch, `values` from a statistics vector.
 
     Statistics columns: "err" (classification 0/1 error), "sq" (squared deviation), "abs"
-    (absolute deviation), each the per-example mean over the output's positions.
+    (absolute deviation), each the per-example mean over the output's positions; then, for a
+    net with several loss ports, one "loss:<port>" column per port (its per-example loss), so
+    per-port batch, round and validation losses ride on the same one-read-per-round path and a
+    single-loss net pays nothing for them. ``loss_ports`` maps port -> measurement key.
     """
 
     def __init__(self, names: list[str], cls: _Source | None, reg: _Source | None,
-                 flat: bool = False):
-        self.names = names
+                 flat: bool = False, loss_ports: dict[str, str] | None = None):
+        self.loss_ports = dict(loss_ports or {})
+        self.names = [*self.loss_ports.values(), *names]
         self.cls, self.reg, self.flat = cls, reg, flat
         cols = []
         if any(n in CLASSIFICATION for n in names):
@@ -93,7 +114,13 @@ class Meter:
             cols.append("sq")
         if "MeanDeviation" in names:
             cols.append("abs")
+        cols += [f"loss:{p}" for p in self.loss_ports]
         self.columns = cols
+
+    @property
+    def short_names(self) -> dict[str, str]:
+        """Print-table headers of the loss-port measurements, by key."""
+        return {key: loss_port_short_name(port) for port, key in self.loss_ports.items()}
 
     def __bool__(self) -> bool:
         return bool(self.names)
@@ -108,7 +135,7 @@ class Meter:
         if self.flat:  # a hand-written module's own per-example errors ("$ErrorRate")
             e = out.get("$ErrorRate")
             return None if e is None else e.detach().float().reshape(-1, 1)
-        outputs = out["outputs"]
+        outputs = out.get("outputs")
         cols = []
         if "err" in self.columns:
             c = self.cls
@@ -125,12 +152,16 @@ class Meter:
                 cols.append(_per_example(diff * diff, r.elem_dims, lengths))
             if "abs" in self.columns:
                 cols.append(_per_example(diff.abs(), r.elem_dims, lengths))
+        for port in self.loss_ports:
+            v = out["losses"][port].detach().float()
+            cols.append(v if v.dim() == 1 else v.reshape(v.shape[0], -1).mean(1))
         return cols[0].unsqueeze(1) if len(cols) == 1 else torch.stack(cols, 1)
 
     def values(self, stats: Any) -> dict[str, float]:
         """Named measurements from a host statistics vector (a sequence of floats)."""
         col = dict(zip(self.columns, (float(s) for s in stats), strict=True))
-        out: dict[str, float] = {}
+        out: dict[str, float] = {key: col[f"loss:{port}"]
+                                 for port, key in self.loss_ports.items()}
         for name in self.names:
             if name == "ErrorRate":
                 out[name] = col["err"]
@@ -201,4 +232,5 @@ def make_meter(spec: Any, module: Any, disable_error_rate: bool = False,
            _Source(found[0].port, found[0].name, found[0].form, found[0].mode,
                    tuple(found[0].elem_dims))
            for need, found in ((need_cls, cls), (need_reg, reg))]
-    return Meter(names, src[0], src[1])
+    ports = {t.name: loss_port_key(t.name) for t in terms} if len(terms) > 1 else {}
+    return Meter(names, src[0], src[1], loss_ports=ports)

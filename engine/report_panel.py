@@ -153,6 +153,7 @@ class PanelReporter(Reporter):
         table.add_column("round", justify="right")
         if s.get("HasValidation"):
             table.add_column("validation", justify="right")
+        shorts = {**SHORT_NAMES, **(s.get("ShortNames") or {})}
         for name in ["Loss", *s.get("Measurements", ())]:
             fmt = percent if name in PERCENT_MEASUREMENTS else sci
             if name == "Loss":
@@ -161,7 +162,7 @@ class PanelReporter(Reporter):
                 rnd = (p.get("RoundMeasurements") or {}).get(name)
                 val = (p.get("ValidationMeasurements") or {}).get(name)
             cur = self.current.get(name)
-            cells = [SHORT_NAMES.get(name, name.lower()),
+            cells = [shorts.get(name, name.lower()),
                      "n.a." if cur is None else fmt(cur), fmt(rnd)]
             if s.get("HasValidation"):
                 cells.append(fmt(val))

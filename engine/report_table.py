@@ -180,12 +180,14 @@ class PrintReporter(Reporter):
             ("time", "elapsed", 10),
             ("time", "left", 10),
         ]
+        shorts = {**SHORT_NAMES, **(s.get("ShortNames") or {})}
         for name in ["Loss", *s.get("Measurements", ())]:
-            short = SHORT_NAMES.get(name, name.lower())
-            cols.append(("current", short, 10))
-            cols.append(("round", short, 10))
+            short = shorts.get(name, name.lower())
+            width = max(10, len(short))  # "Output loss" must not push the row out of line
+            cols.append(("current", short, width))
+            cols.append(("round", short, width))
             if s.get("HasValidation"):
-                cols.append(("test", short, 10))
+                cols.append(("test", short, width))
         if self.report_memory:
             width = len(memory_string(s.get("MemoryUsage"))) + 2
             cols.append(("memory", "usage", max(width, 7)))

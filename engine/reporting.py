@@ -18,7 +18,9 @@ How the loop uses it (engine/loop.py)::
     "BatchesPerRound" (int), "TrainingExamples" (int), "MaxTrainingRounds" (int or None when
     there is no round limit, e.g. TimeGoal), "TotalBatches" (int or None; resolves
     ``"Percent"`` intervals), "Measurements" (measurement names besides the loss, e.g.
-    ``["ErrorRate"]``), "HasValidation" (bool), "UpdatesPerBatch" (int, default 1),
+    ``["ErrorRate"]``; a multi-loss net's per-port keys such as "Out1Loss" come first),
+    "ShortNames" (column headers of measurements outside the built-in table, by name, e.g.
+    ``{"Out1Loss": "Out1 loss"}``), "HasValidation" (bool), "UpdatesPerBatch" (int, default 1),
     "MemoryUsage" (the memory dict of engine.memory, for the initial column width).
 
 ``clock`` for `wants_row`: ``(absBatch, rounds, elapsed_seconds)`` where ``rounds`` is

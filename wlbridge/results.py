@@ -22,7 +22,12 @@ ALIASES = {
     "ArraysLearningRateMultipliers": "WeightsLearningRateMultipliers",
 }
 #: Computed on request, not listed by `properties()` (NetTrain's hidden ones).
-HIDDEN = ("RoundLossQuartiles", "FinalNet", "OptimizerSteps", "BatchPermutation")
+HIDDEN = ("RoundLossQuartiles", "FinalNet", "OptimizerSteps", "BatchPermutation",
+          "ExampleLosses")
+#: SkippedTrainingData is always empty: examples NetTrain would skip mid-training (failing to
+#: encode) are refused with a message before training starts here, so none is ever skipped.
+SKIPPED_TRAINING_DATA = {"SkippedExampleIndices": (), "SkippedBatchIndices": (),
+                         "SkippedExamples": ()}
 #: Plot properties -> the measurement they draw: matplotlib Figures made on request
 #: (wlbridge.plots), not listed by `properties()` so `to_wl()` stays pure data.
 PLOTS = {"LossEvolutionPlot": "Loss", "LossPlot": "Loss", "ErrorRateEvolutionPlot": "ErrorRate"}
@@ -95,6 +100,7 @@ class NetTrainResults(WLSerializable):
             "RoundPositions": _ints(r.round_positions),
             "ValidationPositions": _ints(r.validation_positions) if has_val else None,
             "BestValidationRound": r.best_validation_round,
+            "SkippedTrainingData": dict(SKIPPED_TRAINING_DATA),
             "ExamplesProcessed": int(r.examples_processed),
             "TrainingExamples": int(r.training_examples),
             "ValidationExamples": int(r.validation_examples) if has_val else None,
@@ -116,6 +122,7 @@ class NetTrainResults(WLSerializable):
             lazy["FinalNet"] = final_net
         if training_net is not None:
             lazy["TrainingNet"] = training_net
+        lazy["ExampleLosses"] = getattr(r, "example_losses", None) or _no_example_losses
         return cls(v, lazy)
 
     def __getitem__(self, prop: Any) -> Any:
@@ -131,7 +138,8 @@ class NetTrainResults(WLSerializable):
         if name in self._values:
             return self._values[name]
         if name in self._lazy:
-            value = self._values[name] = self._lazy.pop(name)()
+            value = self._values[name] = self._lazy[name]()  # a failure can be asked again
+            del self._lazy[name]
             return value
         raise message("NetTrain", "invntrspec", f"{prop!r} is not a known property; known "
                       f"properties are {', '.join(self.properties())}.")
@@ -180,6 +188,11 @@ class NetTrainResults(WLSerializable):
                 f"batches, {self['ReasonTrainingStopped']}>]")
 
 
+def _no_example_losses() -> Any:
+    raise message("NetTrain", "noexloss", "the property \"ExampleLosses\" needs training data "
+                  "given as a list of examples; this run's data cannot be evaluated again.")
+
+
 def _to_wl(v: Any) -> Any:
     if hasattr(v, "to_wl"):
         return v.to_wl()
@@ -210,7 +223,8 @@ PUBLIC = (
     "BestValidationRound", "CheckpointingFiles", "ExamplesProcessed", "FinalLearningRate", "FinalNet",
     "InitialLearningRate", "MeanBatchesPerSecond", "MeanExamplesPerSecond",
     "OptimizationMethod", "ReasonTrainingStopped", "RoundLoss", "RoundLossList",
-    "RoundMeasurements", "RoundMeasurementsLists", "RoundPositions", "TargetDevice",
+    "RoundMeasurements", "RoundMeasurementsLists", "RoundPositions", "SkippedTrainingData",
+    "TargetDevice",
     "TotalBatches", "TotalRounds", "TotalTrainingTime", "TrainedNet", "TrainingExamples",
     "TrainingNet", "ValidationExamples", "ValidationLoss", "ValidationLossList",
     "ValidationMeasurements", "ValidationMeasurementsLists", "ValidationPositions",
