@@ -826,7 +826,11 @@ class _Loop:
                        r.validation_losses[-1] if r.validation_losses else None,
                        self.val_batches is not None)
         ev.emit("Trainer", ("TrainerSaveCheckpoint", path))
-        ck.write(spec, self.module, path, self.abs_batch)
+        module = self.module
+        if self.precision.name == "Real16":  # save the float32 masters, not their float16 copies
+            module = copy.deepcopy(module)
+            self.precision.write_back(module)
+        ck.write(spec, module, path, self.abs_batch)
         r.checkpoint_files.append(path)
         ev.emit("CoreLoop", "CheckpointComplete")
         self._fire_event("CheckpointComplete")

@@ -204,3 +204,16 @@ def test_loss_token():
     assert loss_token(1.234) == "1.23e0"
     assert loss_token(9.999) == "1.00e1"
     assert loss_token(None) == "none"
+
+
+def test_real16_checkpoint_holds_the_float32_masters(data, tmp_path):
+    """Under "Real16" the optimizer steps float32 master weights (reference §8.2); the
+    checkpoint is the net written from those masters, exactly the TrainedNet's arrays, not
+    their float16 roundings."""
+    path = tmp_path / "net.wl"
+    res = run(data, f'MaxTrainingRounds -> 2, WorkingPrecision -> "Real16", '
+                    f'TrainingProgressCheckpointing -> {{"File", "{path}"}}')
+    saved = wlbridge.Net(wlbridge.parse(path.read_text())).arrays()[("1", "Weights")]
+    trained = res["TrainedNet"].arrays()[("1", "Weights")]
+    np.testing.assert_array_equal(saved, trained)
+    assert not np.array_equal(saved, saved.astype(np.float16).astype(np.float32))
