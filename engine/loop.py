@@ -35,11 +35,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine import batching
+from engine import batching, executor_log
 from engine.columns import Columns, LazyBatches, inner_attr
 from engine.errors import EngineError
 from engine.events import Events
 from engine.intervals import Trigger, normalise
+from engine.measurements import make_meter, measurement_lists
 from engine.memory import memory_sample
 from engine.optim import WolframOptimizer, resolve_method
 from engine.spec import Dataset, EncoderSpec, Interval, TrainConfig
@@ -491,7 +492,6 @@ class _Loop:
         self.val_measurements: dict[str, float] = {}
         self.val_done_at = -1
         from engine.checkpoint import make_checkpointer
-        from engine.measurements import make_meter
 
         crit = cfg.training_stopping_criterion
         self.meter = make_meter(cfg.training_progress_measurements, self.module,
@@ -866,7 +866,7 @@ class _Loop:
         separate = not self.cfg.disable_validation_executor
         reshape = not separate and self.val_batch_size != self.batch_size
         if reshape:  # the training executor runs the validation batch size, then back
-            ev.emit("Executor", lambda: _executor_reshape(self.val_batch_size, self.device))
+            ev.emit("Executor", lambda: executor_log.executor_reshape(int(self.val_batch_size), self.device))
         if separate:
             self.module.eval()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -893,7 +893,7 @@ class _Loop:
         if separate:
             self.module.train()
         if reshape:
-            ev.emit("Executor", lambda: _executor_reshape(self.batch_size, self.device))
+            ev.emit("Executor", lambda: executor_log.executor_reshape(int(self.batch_size), self.device))
         loss = float(loss_sum) / count
         meas = meter.values((stat_sum / count).tolist()) if stat_sum is not None else {}
         r.validation_losses.append(loss)
@@ -1027,9 +1027,9 @@ class _Loop:
             if r.round_losses else {},
             "ValidationMeasurements": {"Loss": r.validation_losses[-1],
                                        **self.val_measurements} if r.validation_losses else {},
-            "RoundMeasurementsLists": _Lazy(lambda: _lists(r.round_losses,
+            "RoundMeasurementsLists": _Lazy(lambda: measurement_lists(r.round_losses,
                                                            r.round_measurements)),
-            "ValidationMeasurementsLists": _Lazy(lambda: _lists(r.validation_losses,
+            "ValidationMeasurementsLists": _Lazy(lambda: measurement_lists(r.validation_losses,
                                                                 r.validation_measurements)),
             "Round": self.round, "Batch": self.batch, "AbsoluteBatch": self.abs_batch,
             "BatchSize": self.batch_size, "BatchesPerRound": self.bpr,
@@ -1076,23 +1076,8 @@ def _plan_payload(module: torch.nn.Module, inputs: dict[str, torch.Tensor],
 
 def _executor_create(inputs: dict[str, torch.Tensor], device: torch.device,
                      dtype: torch.dtype) -> Any:
-    from engine.executor_log import device_memory_limit, executor_create
-
-    return executor_create({p: tuple(t.shape) for p, t in inputs.items()}, device, dtype,
-                           device_memory_limit(device))
-
-
-def _lists(losses: list[float], meas: list[dict[str, float]]) -> dict[str, tuple]:
-    out: dict[str, tuple] = {"Loss": tuple(losses)}
-    for key in {k for m in meas for k in m}:
-        out[key] = tuple(m.get(key) for m in meas)
-    return out
-
-
-def _executor_reshape(batch_size: int, device: torch.device) -> Any:
-    from engine.executor_log import executor_reshape
-
-    return executor_reshape(int(batch_size), device)
+    return executor_log.executor_create({p: tuple(t.shape) for p, t in inputs.items()}, device,
+                                        dtype, executor_log.device_memory_limit(device))
 
 
 def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,

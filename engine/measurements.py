@@ -35,6 +35,16 @@ REGRESSION = ("MeanSquare", "RootMeanSquare", "MeanDeviation")
 NAMES = CLASSIFICATION + REGRESSION
 
 
+def measurement_lists(losses: list[float], meas: list[dict[str, float]]) -> dict[str, tuple]:
+    """``<|"Loss" -> {...}, name -> {...}|>`` over rounds (or validations, or batches): the
+    ``*MeasurementsLists`` properties and callback keys. Keys after "Loss" are sorted; a value a
+    row lacks is NaN, so every list has one entry per row."""
+    out: dict[str, tuple] = {"Loss": tuple(float(x) for x in losses)}
+    for key in sorted({k for m in meas for k in m}):
+        out[key] = tuple(float(m.get(key, math.nan)) for m in meas)
+    return out
+
+
 def unsupported(name: Any) -> EngineError:
     """``General::netinvopt`` for a measurement this engine does not compute."""
     return EngineError("netinvopt", f"{name!r} is not a TrainingProgressMeasurements "

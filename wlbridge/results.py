@@ -13,6 +13,7 @@ from typing import Any
 
 from wolframclient.serializers.serializable import WLSerializable
 
+from engine.measurements import measurement_lists
 from wlbridge.messages import message
 
 #: Legacy names NetTrain still accepts (§9.10).
@@ -57,15 +58,7 @@ class NetTrainResults(WLSerializable):
     def from_train(cls, r: Any, trained_net: Any, final_net: Callable[[], Any] | None = None,
                    training_net: Callable[[], Any] | None = None) -> NetTrainResults:
         """Properties of the engine's `TrainResult` ``r``; nets are `wlbridge.Net` objects."""
-        meas_keys = sorted({k for m in r.round_measurements for k in m})
-        vmeas_keys = sorted({k for m in r.validation_measurements for k in m})
         has_val = bool(r.validation_losses)
-
-        def lists(losses: list[float], meas: list[dict[str, float]], keys: list[str]) -> dict:
-            out: dict[str, Any] = {"Loss": _floats(losses)}
-            for k in keys:
-                out[k] = _floats(m.get(k, math.nan) for m in meas)
-            return out
 
         def last(losses: list[float], meas: list[dict[str, float]]) -> dict | None:
             if not losses:
@@ -82,13 +75,11 @@ class NetTrainResults(WLSerializable):
             "ValidationLoss": float(r.validation_losses[-1]) if has_val else None,
             "RoundMeasurements": last(r.round_losses, r.round_measurements),
             "ValidationMeasurements": last(r.validation_losses, r.validation_measurements),
-            "RoundMeasurementsLists": lists(r.round_losses, r.round_measurements, meas_keys),
-            "ValidationMeasurementsLists": lists(r.validation_losses, r.validation_measurements,
-                                                 vmeas_keys) if has_val else None,
-            "BatchMeasurementsLists": lists(
-                r.batch_losses, getattr(r, "batch_measurements", []),
-                sorted({k for m in getattr(r, "batch_measurements", []) for k in m})),
-            "CheckpointingFiles": tuple(getattr(r, "checkpoint_files", ())),
+            "RoundMeasurementsLists": measurement_lists(r.round_losses, r.round_measurements),
+            "ValidationMeasurementsLists": measurement_lists(
+                r.validation_losses, r.validation_measurements) if has_val else None,
+            "BatchMeasurementsLists": measurement_lists(r.batch_losses, r.batch_measurements),
+            "CheckpointingFiles": tuple(r.checkpoint_files),
             "TotalTrainingTime": float(r.total_time),
             "MeanBatchesPerSecond": float(r.mean_batches_per_second),
             "MeanExamplesPerSecond": float(r.mean_examples_per_second),
@@ -115,14 +106,14 @@ class NetTrainResults(WLSerializable):
             "BatchPermutation": tuple(tuple(int(i) + 1 for i in row) for row in r.permutation)
             if r.permutation is not None else None,
             "$Timings": r.timings,
-            "$PlotLossQuartiles": bool(getattr(r, "plot_loss_quartiles", False)),
+            "$PlotLossQuartiles": bool(r.plot_loss_quartiles),
         }
         lazy = {}
         if final_net is not None:
             lazy["FinalNet"] = final_net
         if training_net is not None:
             lazy["TrainingNet"] = training_net
-        lazy["ExampleLosses"] = getattr(r, "example_losses", None) or _no_example_losses
+        lazy["ExampleLosses"] = r.example_losses or _no_example_losses
         return cls(v, lazy)
 
     def __getitem__(self, prop: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from wolframclient.language.expression import WLFunction, WLSymbol
 
+from wlbridge.exprs import is_int, is_number
 from wlbridge.messages import WLMessage, message
 
 
@@ -66,14 +67,6 @@ def split_args(args: tuple[Any, ...]) -> tuple[list[Any], list[tuple[Any, Any]]]
 
 def option_name(name: Any) -> str:
     return name if isinstance(name, str) else _short(name)
-
-
-def is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-
-
-def is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
 def to_number(x: Any) -> float | int | None:

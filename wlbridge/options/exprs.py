@@ -7,11 +7,11 @@ so every test here accepts both spellings.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 from wolframclient.language.expression import WLFunction, WLSymbol
 
+from wlbridge.exprs import is_int, is_number  # noqa: F401 - re-exported to the normalisers
 from wlbridge.messages import WLMessage, message
 
 # Contexts a user never writes: `System`Automatic` and `Automatic` are the same symbol to them.
@@ -68,16 +68,6 @@ def key_name(k: Any) -> str | None:
     if name is None:
         return None
     return name.rsplit("`", 1)[-1]
-
-
-def is_number(x: Any) -> bool:
-    """A real number (int or float, numpy scalars too), never a bool."""
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
-def is_int(x: Any) -> bool:
-    """A machine integer, never a bool."""
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def is_wl(x: Any) -> bool:
