@@ -21,7 +21,7 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
     ``net``: Wolfram text, an expression or a `wlbridge.Net`. ``data``: any form of
     `wlbridge.data.to_dataset` (Wolfram text/expression, numpy arrays, a dict of columns, a list
     of pairs, a file path). ``options``: Wolfram text or expression of options
-    (``'BatchSize -> 32, Method -> "SGD"'``); ``opts``: more options by name
+    (``'BatchSize -> 32, Method -> "SGD"'``), or a `TrainConfig` from `wlbridge.options.resolve`; ``opts``: more options by name
     (``BatchSize=32`` or ``**{"MaxTrainingRounds": 5}``), which win over ``options``.
     """
     import torch
@@ -83,9 +83,14 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
 
 
 def _resolve_options(options: Any, opts: dict[str, Any]) -> Any:
-    """Options text/expression plus keyword options -> TrainConfig (wlbridge.options)."""
+    """Options text/expression plus keyword options -> TrainConfig (wlbridge.options). A
+    `TrainConfig` already resolved by the caller (the CLI checks options before loading torch)
+    is used as it is, so its sinks are set up once."""
+    from engine.spec import TrainConfig
     from wlbridge.options import resolve
 
+    if isinstance(options, TrainConfig) and not opts:
+        return options
     return resolve(options, **opts)
 
 

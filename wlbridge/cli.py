@@ -194,28 +194,6 @@ class _Interrupts:
 
 # Plot properties the command draws itself from the "All" results (wlbridge.plots), so they
 # work whatever the results object offers; PlotLossQuartiles picks the shaded band.
-PLOT_PROPERTIES = {"LossEvolutionPlot": "Loss", "LossPlot": "Loss",
-                   "ErrorRateEvolutionPlot": "ErrorRate"}
-PLOT_KEYS = ("BatchLossList", "RoundLossList", "ValidationLossList", "BatchesPerRound",
-             "RoundPositions", "ValidationPositions", "BatchMeasurementsLists",
-             "RoundMeasurementsLists", "ValidationMeasurementsLists")
-
-
-def plot_of(results: Any, which: str, quartiles: bool) -> Any:
-    """The loss or measurement evolution figure of an "All" results object."""
-    from wlbridge.plots import loss_plot, measurement_plot
-
-    values = {}
-    for key in PLOT_KEYS:
-        try:
-            values[key] = results[key]
-        except Exception:  # noqa: BLE001 - a property the run did not record
-            continue
-    if which == "Loss":
-        return loss_plot(values, quartiles=quartiles)
-    return measurement_plot(values, which, quartiles=quartiles)
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     net = read_expression(args.net)
     data = read_data(args.data)
@@ -224,19 +202,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Options are checked before torch loads, so a typo costs a second, not a training setup.
     from wlbridge.options import resolve
 
-    config = resolve(options) if options else None
+    config = resolve(options)
     if args.output and os.path.splitext(args.output)[1].lower() not in OUTPUT_EXTENSIONS:
         raise CLIError("outext", f"Cannot write the result to {args.output!r}: use .wxf, .wl, "
                                  ".m, .png or .svg.")
-    quartiles = bool(getattr(config, "plot_loss_quartiles", False))
-    plot = PLOT_PROPERTIES.get(prop) if isinstance(prop, str) else None
     from wlbridge.api import net_train
 
     with _Interrupts() as interrupts:
         try:
-            value = net_train(net, data, "All" if plot else prop, options=options)
-            if plot:
-                value = plot_of(value, plot, quartiles)
+            # a plot property (LossEvolutionPlot, ...) comes back as a matplotlib Figure
+            value = net_train(net, data, prop, options=config)
         except KeyboardInterrupt:
             # The loop did not turn the interrupt into a result: nothing to write.
             print("Training aborted.", file=sys.stdout, flush=True)

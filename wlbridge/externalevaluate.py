@@ -363,7 +363,7 @@ def start(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None) ->
         rewritten = _Rewriter(session).rewrite(options)
         from wlbridge.options import resolve
 
-        resolve(rewritten)  # option messages now, from the kernel's call, not from the thread
+        config = resolve(rewritten)  # option messages now, from the kernel's call, not the thread
         prop = _property(prop)
         from wlbridge.results import check_property
 
@@ -378,7 +378,7 @@ def start(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None) ->
         try:
             from wlbridge.api import net_train as train
 
-            session.result = train(net, data, prop, options=rewritten)
+            session.result = train(net, data, prop, options=config)
         except BaseException as exc:  # reported by finish; the thread must never die silently
             session.error = exc
         finally:
