@@ -24,7 +24,7 @@ from wolframclient.language.expression import WLFunction, WLSymbol
 
 from engine.spec import Dataset, DecoderSpec, EncoderSpec, LengthVar, NetSpec, TensorType
 from wlbridge.messages import WLMessage, message
-from wlbridge.syntax import to_text
+from wlbridge.options.exprs import show
 
 FILE_SUFFIXES = (".wxf", ".wl", ".m", ".npz")
 
@@ -185,10 +185,7 @@ def _simple(ins: Any, outs: Any, ports: list[str], what: str) -> dict[str, Any]:
 
 def _short(e: Any) -> str:
     """The value as the user wrote it, in Wolfram text, cut to one short line."""
-    try:
-        s = to_text(e)
-    except (TypeError, ValueError):
-        s = repr(e)
+    s = show(e)
     return s if len(s) < 60 else s[:57] + "..."
 
 
