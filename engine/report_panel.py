@@ -114,7 +114,7 @@ class PanelReporter(Reporter):
             grid.add_row("", self._measurements())
             if self.report_memory:
                 mem = p.get("$MemoryUsage")
-                mem = mem if isinstance(mem, str) else memory_string(sample_memory(s))
+                mem = memory_string(mem if mem is not None else sample_memory(s))
                 grid.add_row("memory", mem.replace(" GPU", "\nGPU") or "\u2014")
             if self.report_timings:
                 timings = p.get("$Timings") or {}

@@ -242,10 +242,10 @@ class PrintReporter(Reporter):
             if s.get("HasValidation"):
                 cells.append(fmt(val))
         if self.report_memory:
-            # A string in "$MemoryUsage" is shown as given; otherwise sample now (a row is at
-            # most every MemoryReportingInterval-ish, so this is as fresh as §5.3's cache).
+            # The loop's "$MemoryUsage" is its MemorySampler's latest sample (§5.3's cache,
+            # with the bucket count); sample here only when a caller gave none.
             mem = p.get("$MemoryUsage")
-            cells.append(memory_string(mem if isinstance(mem, str) else sample_memory(s)))
+            cells.append(memory_string(mem if mem is not None else sample_memory(s)))
         if self.report_timings:
             lasts = timings_of(p.get("$Timings"), "Last")
             cells.append("curr: " + " ".join(map(timing_token, lasts)))
