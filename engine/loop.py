@@ -45,7 +45,7 @@ from engine.memory import memory_sample
 from engine.optim import WolframOptimizer, resolve_method
 from engine.spec import Dataset, EncoderSpec, Interval, TrainConfig
 from engine.stopping import EarlyStopping
-from engine.timings import PhaseTimer, TimingLogSchedule
+from engine.timings import PhaseTimer
 
 Path = tuple[str, ...]
 PRECISIONS = {"Real32": torch.float32, "Real64": torch.float64, "Real16": torch.float16,
@@ -366,7 +366,8 @@ class _Loop:
         self.opt_arrays = self.precision.owned(self.arrays)
         self.method = resolve_method(config.method, config.learning_rate)
         self.timer = PhaseTimer()
-        self.timing_log = TimingLogSchedule(TIMING_LOG_PERIOD)
+        # TimingLogging: every TIMING_LOG_PERIOD seconds of training (§3.7), the §9.6 rule
+        self.timing_log = Trigger((0, 0, TIMING_LOG_PERIOD))
         self.memory = None
         if self.events.active("MemoryUsage") or config.report_memory_usage:
             from engine.memory import MemorySampler
@@ -788,7 +789,7 @@ class _Loop:
             self._flush_reporter()
             rep.row(info or self._info())
         self.timer.record("rep", time.perf_counter() - t1)
-        if self.timing_log.due(clock[2]):
+        if self.timing_log.due(clock):
             self.events.emit("Timing", self.timer.as_log_value)
 
     def _call(self, cb: Any, info: dict) -> Any:

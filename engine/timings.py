@@ -137,27 +137,6 @@ class PhaseTimer:
         return out
 
 
-class TimingLogSchedule:
-    """When TimingLogging fires: every ``period`` seconds of training, first after ≥ ``period``.
-
-    Follows the periodic-function rule of reference §9.6: the threshold starts at one period and,
-    after each firing, becomes ``elapsed + period`` (so late firings shift the next one).
-    """
-
-    __slots__ = ("period", "_threshold")
-
-    def __init__(self, period: float = 10.0):
-        self.period = float(period)
-        self._threshold = self.period
-
-    def due(self, elapsed: float) -> bool:
-        """True (and re-arm) when ``elapsed`` seconds of training reach the threshold."""
-        if elapsed >= self._threshold:
-            self._threshold = elapsed + self.period
-            return True
-        return False
-
-
 def timings_for_callback(timer: PhaseTimer) -> dict[str, Any]:
     """Both keys a TrainingProgressFunction may read: ``"$InternalTimings"`` (the README name)
     and ``"$Timings"`` (the stored paclet's name), sharing one dict."""

@@ -7,11 +7,11 @@ import tracemalloc
 
 import pytest
 
+from engine.intervals import Trigger
 from engine.timings import (
     PHASES,
     VERBOSE_KEYS,
     PhaseTimer,
-    TimingLogSchedule,
     timings_for_callback,
 )
 
@@ -89,10 +89,11 @@ def test_memory_is_constant():
 
 def test_timing_log_schedule_every_ten_seconds():
     """First firing after >= 10 s of training, then threshold = firing time + 10 (§3.7, §9.6)."""
-    s = TimingLogSchedule()
-    assert [s.due(t) for t in (0.0, 5.0, 9.99)] == [False, False, False]
-    assert s.due(10.0)
-    assert not s.due(19.9)
-    assert s.due(23.0)  # late firing shifts the next threshold to 33
-    assert not s.due(30.0)
-    assert s.due(33.0)
+    s = Trigger((0, 0, 10.0))  # the schedule the loop uses for TimingLogging
+    due = lambda t: s.due((1, 0, t))  # noqa: E731 - clock (absBatch, round, seconds)
+    assert [due(t) for t in (0.0, 5.0, 9.99)] == [False, False, False]
+    assert due(10.0)
+    assert not due(19.9)
+    assert due(23.0)  # late firing shifts the next threshold to 33
+    assert not due(30.0)
+    assert due(33.0)
