@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from engine.errors import EngineError
-from engine.reporting import Reporter
+from engine.report_base import Reporter
 from engine.spec import Interval
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".wl": "wl", ".m": "wl"}

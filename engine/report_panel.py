@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import IO, Any
 
+from engine.report_base import Reporter
 from engine.report_table import (
     PERCENT_MEASUREMENTS,
     SHORT_NAMES,
@@ -18,7 +19,6 @@ from engine.report_table import (
     sci,
     time_string,
 )
-from engine.reporting import Reporter
 from engine.spec import Interval
 
 # Panel order of the timers (§4.1) with their labels.

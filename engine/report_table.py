@@ -6,7 +6,7 @@ import math
 import sys
 from typing import IO, Any
 
-from engine.reporting import Reporter
+from engine.report_base import Reporter
 from engine.spec import Interval
 
 DASH = " \u2014 "

@@ -1,6 +1,6 @@
 """TrainingProgressReporting: the reporter the training loop drives (reference §6, §9.6).
 
-How the loop uses it (engine/loop.py)::
+How the loop uses it (the `Reporting` listener of engine/loop_listeners.py)::
 
     reporter = make_reporter(config.training_progress_reporting,
                              report_timings=config.report_timings,
@@ -47,164 +47,29 @@ to `make_reporter` to write other values its own way.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Callable
 from typing import IO, Any
 
 from engine.errors import EngineError
-from engine.intervals import Trigger, normalise
-from engine.spec import Interval, ReportingSpec
+from engine.report_base import (
+    DEFAULT_INTERVALS,
+    FORMS,
+    Clock,
+    FunctionReporter,
+    MultiReporter,
+    NoReporter,
+    Reporter,
+)
+from engine.report_files import FileReporter
+from engine.report_panel import PanelReporter
+from engine.report_table import PrintReporter
+from engine.spec import ReportingSpec
 
-Clock = tuple[int, float, float]
-
-# Default interval per form (§6.1): Print 2 s, Panel 0.33 s, ProgressIndicator 0.1 s,
-# File and Function once per round (Function at least 0.05 s apart).
-DEFAULT_INTERVALS: dict[str, Interval] = {
-    "Print": Interval(batches=1, seconds=2.0),
-    "Panel": Interval(batches=1, seconds=0.33),
-    "ProgressIndicator": Interval(batches=1, seconds=0.1),
-    "File": Interval(batches=1, rounds=1),
-    "Function": Interval(batches=1, rounds=1, seconds=0.05),
-}
-
-FORMS = ("Print", "Panel", "ProgressIndicator", "None", "File", "Function")
-
-
-class Reporter:
-    """One reporting form. Subclasses fill `_start`, `_row`, `_finish`; this class keeps the
-    interval and the ``current`` accumulators."""
-
-    form = "None"
-
-    def __init__(self, interval: Interval | None = None):
-        self._interval = interval
-        self._periodic: Trigger | None = None
-        self._due = False
-        self._acc_n = 0
-        self._acc: dict[str, float] = {}
-        self.setup: dict[str, Any] = {}
-
-    # -- the interface the loop calls --------------------------------------------------------
-    def start(self, setup: dict[str, Any]) -> None:
-        """Prepare for training described by ``setup`` (see module docstring)."""
-        self.setup = dict(setup)
-        interval = self._interval or DEFAULT_INTERVALS.get(self.form, Interval(batches=1))
-        total = setup.get("TotalBatches")
-        self._periodic = Trigger(normalise(interval, setup.get("BatchesPerRound") or 1,
-                                           math.inf if total is None else total))
-        self._start()
-
-    def wants_row(self, clock: Clock) -> bool:
-        """True when a row is due at ``clock`` = (absBatch, rounds done, elapsed seconds)."""
-        if self._periodic is None:
-            return False
-        self._due = self._periodic.due(clock)
-        return self._due
-
-    def add_batch_loss(self, loss: float, measurements: dict[str, float] | None = None) -> None:
-        """Accumulate one batch's loss (and per-batch measurements) for the ``current`` column."""
-        self._acc_n += 1
-        self._acc["Loss"] = self._acc.get("Loss", 0.0) + float(loss)
-        if measurements:
-            for k, v in measurements.items():
-                if isinstance(v, int | float):
-                    self._acc[k] = self._acc.get(k, 0.0) + float(v)
-
-    def row(self, progress: dict[str, Any]) -> None:
-        """Write one row from ``progress`` and reset the ``current`` accumulator."""
-        current = self._take_current(progress)
-        self._row(progress, current)
-
-    def finish(self, summary: dict[str, Any] | None = None) -> None:
-        """Write the last row (if batches were seen since the previous one) and close."""
-        summary = summary or {}
-        final = summary.get("Progress")
-        if final is not None and self._acc_n and self.final_row:
-            self.row(final)
-        self._finish(summary)
-
-    # -- helpers ----------------------------------------------------------------------------
-    final_row = True
-
-    def _take_current(self, progress: dict[str, Any]) -> dict[str, float | None]:
-        n = self._acc_n
-        current: dict[str, float | None] = {k: v / n for k, v in self._acc.items()} if n else {}
-        if progress.get("CurrentLossMean") is not None:
-            current["Loss"] = float(progress["CurrentLossMean"])
-        self._acc_n = 0
-        self._acc = {}
-        return current
-
-    def _start(self) -> None:
-        pass
-
-    def _row(self, progress: dict[str, Any], current: dict[str, float | None]) -> None:
-        pass
-
-    def _finish(self, summary: dict[str, Any]) -> None:
-        pass
-
-
-class NoReporter(Reporter):
-    """``TrainingProgressReporting -> None``: nothing is ever due."""
-
-    form = "None"
-
-    def wants_row(self, clock: Clock) -> bool:
-        return False
-
-    def add_batch_loss(self, loss: float, measurements: dict[str, float] | None = None) -> None:
-        return None
-
-
-class FunctionReporter(Reporter):
-    """A Python callable, called with the progress association (plus "CurrentLoss")."""
-
-    form = "Function"
-
-    def __init__(self, fn: Callable[[dict[str, Any]], Any], interval: Interval | None = None):
-        super().__init__(interval)
-        self.fn = fn
-
-    def _row(self, progress: dict[str, Any], current: dict[str, float | None]) -> None:
-        info = dict(progress)
-        info.setdefault("CurrentLossMean", current.get("Loss"))
-        self.fn(info)
-
-
-class MultiReporter(Reporter):
-    """Several specs at once (current NetTrain accepts a list); each keeps its own interval."""
-
-    form = "Multi"
-
-    def __init__(self, parts: list[Reporter]):
-        super().__init__(None)
-        self.parts = parts
-        self._due_parts: list[Reporter] = []
-
-    def start(self, setup: dict[str, Any]) -> None:
-        for p in self.parts:
-            p.start(setup)
-
-    def wants_row(self, clock: Clock) -> bool:
-        self._due_parts = [p for p in self.parts if p.wants_row(clock)]
-        return bool(self._due_parts)
-
-    def add_batch_loss(self, loss: float, measurements: dict[str, float] | None = None) -> None:
-        for p in self.parts:
-            p.add_batch_loss(loss, measurements)
-
-    def row(self, progress: dict[str, Any]) -> None:
-        for p in self._due_parts or self.parts:
-            p.row(progress)
-        self._due_parts = []
-
-    def finish(self, summary: dict[str, Any] | None = None) -> None:
-        for p in self.parts:
-            p.finish(summary)
-
+__all__ = ["DEFAULT_INTERVALS", "FORMS", "Clock", "FileReporter", "FunctionReporter",
+           "MultiReporter", "NoReporter", "PanelReporter", "PrintReporter", "Reporter",
+           "is_interactive", "make_reporter"]
 
 def is_interactive(stream: IO[str] | None = None) -> bool:
     """True in a Jupyter kernel or when ``stream`` (default stdout) is a terminal."""
@@ -260,19 +125,13 @@ def _one(spec: ReportingSpec, timings: bool, memory: bool, stream: IO[str] | Non
     if form in ("Panel", "ProgressIndicator") and not _rich_available():
         form = "Print"
     if form == "Print":
-        from engine.report_table import PrintReporter
-
         return PrintReporter(stream=stream, report_timings=timings, report_memory=memory,
                              interval=spec.interval)
     if form in ("Panel", "ProgressIndicator"):
-        from engine.report_panel import PanelReporter
-
         return PanelReporter(stream=stream, report_timings=timings, report_memory=memory,
                              interval=spec.interval, indicator=form == "ProgressIndicator",
                              live=interactive)
     if form == "File":
-        from engine.report_files import FileReporter
-
         if not spec.path:
             raise EngineError("badrepfile", "File reporting needs a file name.")
         return FileReporter(spec.path, interval=spec.interval, formatter=formatter)
