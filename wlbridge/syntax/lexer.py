@@ -31,18 +31,23 @@ for _op in _OPS:
     _OPS_BY_CHAR.setdefault(_op[0], []).append(_op)  # longest first
 _ESC = r"\\\[[A-Za-z0-9]+\]|\\:[0-9a-fA-F]{4}|\\\|[0-9a-fA-F]{6}"
 _LL = re.escape(LETTERLIKE + "$")
-_LETTER = rf"(?:[^\W\d_]|[{_LL}]|{_ESC})"
+#: Letters that are operators (the postfix transpose sign): never part of a name.
+_OP_LETTERS = "".join(sorted(c for c in _OPS if len(c) == 1 and c.isalpha()
+                             and c not in LETTERLIKE))
+_NOT_OP = f"(?![{re.escape(_OP_LETTERS)}])" if _OP_LETTERS else ""
+_LETTER = rf"(?:{_NOT_OP}[^\W\d_]|[{_LL}]|{_ESC})"
 _NAME = rf"{_LETTER}(?:{_LETTER}|\d)*"
 #: A symbol, escapes (\\[Alpha], \\:00e9) included; `_SYMBOL_PLAIN` is the fast common case.
 SYMBOL_RE = re.compile(rf"`?{_NAME}(?:`{_NAME})*")
-_PLAIN = rf"(?:[^\W\d_]|[{_LL}])(?:[^\W_]|[{_LL}])*"
+_PLAIN = rf"(?:{_NOT_OP}[^\W\d_]|[{_LL}])(?:{_NOT_OP}[^\W_]|[{_LL}])*"
 _SYMBOL_PLAIN = re.compile(rf"`?{_PLAIN}(?:`{_PLAIN})*")
 _BLANK_TAIL = re.compile(rf"_(?:\.|_{{0,2}}(?:`?{_NAME}(?:`{_NAME})*)?)")
-_NUMBER = re.compile(r"(?:\d+\^\^[0-9a-zA-Z]+(?:\.[0-9a-zA-Z]*)?|\d+\.?\d*|\.\d+)"
+_NUMBER = re.compile(r"(?:\d+\^\^[0-9a-zA-Z]+(?:\.(?!\.)[0-9a-zA-Z]*)?|\d+(?:\.(?!\.)\d*)?|\.\d+)"
                      r"(?:``?(?:[+-]?(?:\d+\.?\d*|\.\d+))?)?(?:\*\^[+-]?\d+)?")
 _SLOT = re.compile(rf"##\d*|#(?:\d+|{_NAME})?")
 _OUT = re.compile(r"%(?:%+|\d+)?")
 _WS = re.compile(r"\s+")
+_UNSET_TAIL = re.compile(r"\s+\.(?![\d.])")  # "x = ." is Unset[x], like "x =."
 _FILENAME = re.compile(r"[a-zA-Z0-9`/.\\!\-:_$*~?]+")
 _ESCAPE_ONE = re.compile(_ESC)
 _COMMENT_MARK = re.compile(r"\(\*|\*\)")
@@ -51,7 +56,7 @@ _CLOSERS = {"]", "}", ")", "|>"}
 
 
 def _letter(ch: str) -> bool:
-    return ch.isalpha() or ch == "$" or ch in LETTERLIKE
+    return (ch.isalpha() and ch not in _OP_LETTERS) or ch == "$" or ch in LETTERLIKE
 
 
 def decode_name(text: str) -> str | None:
@@ -201,7 +206,7 @@ def _word(text: str, pos: int) -> tuple[tuple[int, Any, int], int]:
 def _operator(text: str, pos: int, ch: str) -> str:
     for op in _OPS_BY_CHAR.get(ch, ()):
         if text.startswith(op, pos):
-            if op == "=." and pos + 2 < len(text) and text[pos + 2].isdigit():
+            if op == "=." and pos + 2 < len(text) and text[pos + 2] in "0123456789.":
                 return "="  # x=.5 is Set[x, 0.5]
             if op == "*" and text.startswith("*)", pos):
                 raise WLSyntaxError("sntxf", '"*)" closes no comment', text, pos)
@@ -225,7 +230,7 @@ def tokenize(text: str, fast: dict[int, tuple[int, Any]] | None = None) -> list[
             m = _NUMBER.match(text, pos)
             append((NUM, m.group(), pos))
             pos = m.end()
-        elif ch.isalpha() or ch in "$`_\\" or ch in LETTERLIKE:
+        elif (ch.isalpha() and ch not in _OP_LETTERS) or ch in "$`_\\" or ch in LETTERLIKE:
             tok, pos = _word(text, pos)
             if tok[0] >= 0:
                 append(tok)
@@ -249,7 +254,12 @@ def tokenize(text: str, fast: dict[int, tuple[int, Any]] | None = None) -> list[
                 brackets.see(value, pos)
             append((OP, value, pos))
             pos += len(value)
-            if value in (">>", ">>>", "<<"):
+            if value == "=":
+                m = _UNSET_TAIL.match(text, pos)
+                if m is not None:
+                    toks[-1] = (OP, "=.", toks[-1][2])
+                    pos = m.end()
+            elif value in (">>", ">>>", "<<"):
                 tok, pos = _filename(text, pos)
                 append(tok)
     brackets.done()

@@ -38,7 +38,8 @@ from typing import Any
 from wolframclient.language.expression import WLFunction, WLSymbol
 
 from wlbridge.syntax.arrays import array_text
-from wlbridge.syntax.lexer import MAX_DEPTH, SYMBOL_RE
+from wlbridge.syntax.lexer import MAX_DEPTH, SYMBOL_RE, decode_name
+from wlbridge.syntax.optable import CONSTANTS
 from wlbridge.syntax.numbers import MAX_DIGITS, format_decimal, format_real
 from wlbridge.syntax.strings import ascii_name, quote
 
@@ -95,7 +96,7 @@ def float_text(x: float) -> str:
 
 def symbol_text(name: str) -> str:
     text = ascii_name(name)
-    if not SYMBOL_RE.fullmatch(text):
+    if not SYMBOL_RE.fullmatch(text) or decode_name(text) != name or name in CONSTANTS:
         raise ValueError(f"to_text: {name!r} is not a Wolfram symbol name")
     return text
 
