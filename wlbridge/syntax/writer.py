@@ -39,8 +39,8 @@ from wolframclient.language.expression import WLFunction, WLSymbol
 
 from wlbridge.syntax.arrays import array_text
 from wlbridge.syntax.lexer import MAX_DEPTH, SYMBOL_RE, decode_name
-from wlbridge.syntax.optable import CONSTANTS
 from wlbridge.syntax.numbers import MAX_DIGITS, format_decimal, format_real
+from wlbridge.syntax.optable import CONSTANTS
 from wlbridge.syntax.strings import ascii_name, quote
 
 _RULES = {"Rule": " -> ", "RuleDelayed": " :> "}
