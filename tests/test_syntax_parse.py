@@ -18,7 +18,7 @@ from wolframclient.serializers import export
 
 from wlbridge.syntax import WLSyntaxError, fullform, parse, parse_sequence, to_text
 from wlbridge.syntax.fastpath import numeric_list
-from wlbridge.syntax.scan import MAX_DEPTH
+from wlbridge.syntax.lexer import MAX_DEPTH
 
 
 def same(a, b) -> bool:

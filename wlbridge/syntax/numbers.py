@@ -12,6 +12,12 @@ Model decisions:
   holding the digits as written (the mark itself is dropped, as wolframclient's WXF reader drops
   it). A bare backquote (``0.30000000000000004` ``) forces a machine real. Reals whose magnitude
   a double cannot hold (``1.0*^400``) are also ``Decimal``.
+* limits (so no literal can hang the reader or fill memory): an exact number (integer, or the
+  ``n*^e`` of an integer mantissa, or ``b^^digits``) may have at most `MAX_DIGITS` digits
+  (``1*^999999999`` is an error at its position, not an attempt to build 10^999999999), and a
+  real's decimal exponent at most `MAX_EXPONENT`, the exponent of Wolfram's ``$MaxNumber``
+  (``1.5*^-31234567891234567890`` is an error, as in Mathematica). Integers longer than Python's
+  4300-digit ``int(str)`` limit are converted piecewise.
 * ``format_real`` writes the shortest text that reads back to the same double, with ``*^``
   exponents and a trailing backquote when the mantissa has 16 or more digits (leading zeros
   included), so Mathematica,
@@ -36,6 +42,12 @@ NUMBER_RE = re.compile(
 
 #: Mantissas with this many significant digits are arbitrary precision unless marked with "`".
 BIG_REAL_DIGITS = 17
+#: Most digits of an exact number read or written (reading 10^5 digits takes ~0.1 s; the
+#: conversion is quadratic, 10^6 digits would take half a minute).
+MAX_DIGITS = 100_000
+#: Largest decimal exponent of a real: Log10[$MaxNumber] in Mathematica is 1.3557*10^15.
+MAX_EXPONENT = 1_355_718_576_299_609
+_PIECE = 4000  # under Python's int <-> str digit limit (4300)
 
 
 class NumberError(ValueError):
@@ -51,15 +63,39 @@ def _rational(num: int, den: int) -> Any:
     return WLFunction(WLSymbol("Rational"), f.numerator, f.denominator)
 
 
+def to_int(digits: str, base: int = 10) -> int:
+    """``int(digits, base)`` for any length (split in halves below Python's digit limit)."""
+    if len(digits) <= _PIECE:
+        return int(digits, base)
+    half = len(digits) // 2
+    return to_int(digits[:-half], base) * base ** half + to_int(digits[-half:], base)
+
+
+def _too_many(count: int, what: str) -> NumberError:
+    return NumberError(f"{what} has {count} digits, more than the {MAX_DIGITS} this reader "
+                       "builds")
+
+
 def _base_value(base: int, digits: str) -> Fraction:
     if not 2 <= base <= 36:
         raise NumberError(f"base {base} is not between 2 and 36")
+    if len(digits) > MAX_DIGITS:
+        raise _too_many(len(digits), "the number")
     whole, _, frac = digits.partition(".")
     try:
-        n = int(whole + frac, base)
+        n = to_int(whole + frac, base)
     except ValueError:
         raise NumberError(f"digits {digits!r} are not valid in base {base}") from None
     return Fraction(n, base ** len(frac))
+
+
+def _exponent(text: str | None) -> int:
+    if not text:
+        return 0
+    if len(text.lstrip("+-").lstrip("0")) > 16 or abs(int(text)) > MAX_EXPONENT:
+        raise NumberError(f"the exponent {text[:20]}{'...' if len(text) > 20 else ''} is "
+                          "beyond the range of Wolfram numbers ($MaxNumber)")
+    return int(text)
 
 
 def number_value(token: str) -> Any:
@@ -67,11 +103,13 @@ def number_value(token: str) -> Any:
     m = NUMBER_RE.fullmatch(token)
     if m is None:
         raise NumberError(f"{token!r} is not a number")
-    exp = int(m["exp"]) if m["exp"] else 0
+    exp = _exponent(m["exp"])
     marked = m["mark"] is not None
     precise = marked and m["markval"] is not None
     if m["base"] is not None:
         base = int(m["base"])
+        if abs(exp) * math.log10(max(base, 2)) > MAX_DIGITS:
+            raise _too_many(int(abs(exp) * math.log10(max(base, 2))), "the number")
         value = _base_value(base, m["bdigits"]) * Fraction(base) ** exp
         if "." not in m["bdigits"] and not marked:
             return _rational(value.numerator, value.denominator)
@@ -80,7 +118,10 @@ def number_value(token: str) -> Any:
         return float(value)
     mant = m["mant"]
     if "." not in mant and not marked:
-        n = int(mant)
+        size = len(mant.lstrip("0")) + max(exp, 0) if exp >= 0 else max(len(mant), -exp)
+        if size > MAX_DIGITS:
+            raise _too_many(size, "the exact number")
+        n = to_int(mant)
         return n * 10 ** exp if exp >= 0 else _rational(n, 10 ** -exp)
     text = f"{mant}e{exp}" if exp else mant
     if precise:

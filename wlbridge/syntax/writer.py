@@ -1,21 +1,25 @@
-"""`to_text`: any model expression -> one line of InputForm that reads back exactly.
-
-Built on wolframclient's WL serializer: the serializer subclass changes only how atoms are
-written (reals, big reals, strings, symbols, arrays), and a small dispatch in front of
-wolframclient's encoders handles the few shapes that need care (rules, associations, numpy).
+"""`to_text`: any model expression -> one line of InputForm that `parse` reads back exactly,
+or a `ValueError`/`TypeError` naming what cannot be written. Never a different value in silence.
 
 * floats: shortest round-trip digits with ``*^`` exponents and "`" on 16+ digit mantissas
   (`numbers.format_real`); ``inf``/``-inf`` -> ``DirectedInfinity[1]``/``DirectedInfinity[-1]``
-  and ``nan`` -> ``Indeterminate`` (wolframclient's own choice, kept). Those three read back as
-  the expressions, not floats: the exact round trip holds for finite floats. ``-0.0`` -> ``-0.``.
-* ``Decimal`` -> digits with a precision mark (``3.14`3``); ``Fraction`` -> ``Rational[n, d]``.
-* strings and symbol names: pure ASCII, ``\\:xxxx`` escapes, never a raw newline.
+  and ``nan`` -> ``Indeterminate`` (what wolframclient's WXF writer sends too, so the WXF round
+  trip gives the same expressions). ``-0.0`` -> ``-0.``.
+* integers of any size up to `numbers.MAX_DIGITS` digits (the reader's limit; beyond it, an
+  error); ``Decimal`` -> all its digits and a precision mark, either sign (``-1.25`3``);
+  ``Fraction`` -> ``Rational[n, d]``; ``complex`` -> ``Complex[re, im]``.
+* strings and symbol names: pure ASCII, ``\\:xxxx`` escapes, never a raw newline; a symbol name
+  that is no Wolfram symbol (``"a b"``, ``"1x"``) is an error.
 * tuple/list -> ``{...}``; dict -> ``<|k -> v|>``; ``bytes`` -> ``ByteArray["base64"]``.
-* numpy arrays -> ``NumericArray[{...}, "Real32"]`` (type from the dtype, values in the
-  shortest digits that read back to the same element); numpy scalars -> plain numbers.
-* ``WLFunction`` -> FullForm ``head[args]``, except ``Rule``/``RuleDelayed`` which are written
-  ``a -> b`` (the left side in parentheses when it is itself a rule), so there is never a
-  precedence question.
+* ``WLFunction`` -> FullForm ``head[args]``; ``Rule``/``RuleDelayed`` -> ``a -> b``, in
+  parentheses where that would change the reading (a rule as a left side or as a head:
+  ``(a -> b)[x]``); a negative number as a head is parenthesised too (``(-82)[]``).
+* numpy arrays -> ``NumericArray[{...}, "Real32"]`` for the types Wolfram has (integers,
+  Real32/64, ComplexReal32/64; NaN and infinities as ``Indeterminate``/``DirectedInfinity``,
+  each element in the shortest digits that read back to the same element); float16 and bool
+  arrays, and arrays with an empty last dimension (Wolfram has no empty NumericArray), as exact
+  nested lists; an empty dimension before another (shape (0, 3)) has no exact form: an error.
+* an expression nested deeper than the reader's `MAX_DEPTH` is an error.
 
 `fullform` is the canonical FullForm used by the ``wlbridge parse`` command and the oracle
 tests: the same conventions as the harness's ``wl_oracle.wlc_fullform`` (``System```/
@@ -25,199 +29,22 @@ tests: the same conventions as the harness's ``wl_oracle.wlc_fullform`` (``Syste
 
 from __future__ import annotations
 
+import base64
 import math
-from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from wolframclient.language.expression import WLFunction, WLSymbol
-from wolframclient.serializers.encoder import wolfram_encoder
-from wolframclient.serializers.wl import WLSerializer
-from wolframclient.utils.dispatch import Dispatch
 
-from wlbridge.syntax.numbers import format_decimal, format_real
+from wlbridge.syntax.arrays import array_text
+from wlbridge.syntax.lexer import MAX_DEPTH, SYMBOL_RE, decode_name
+from wlbridge.syntax.numbers import MAX_DIGITS, format_decimal, format_real
+from wlbridge.syntax.optable import CONSTANTS
 from wlbridge.syntax.strings import ascii_name, quote
 
-_RULES = ("Rule", "RuleDelayed")
-_NP_TYPES = {
-    "int8": "Integer8", "int16": "Integer16", "int32": "Integer32", "int64": "Integer64",
-    "uint8": "UnsignedInteger8", "uint16": "UnsignedInteger16", "uint32": "UnsignedInteger32",
-    "uint64": "UnsignedInteger64", "float32": "Real32", "float64": "Real64",
-}
-
-
-def _is_rule(o: Any) -> bool:
-    return (isinstance(o, WLFunction) and isinstance(o.head, WLSymbol)
-            and o.head.name in _RULES and len(o.args) == 2)
-
-
-def _float_text(x: float) -> bytes:
-    if math.isinf(x):
-        return b"DirectedInfinity[-1]" if x < 0 else b"DirectedInfinity[1]"
-    if math.isnan(x):
-        return b"Indeterminate"
-    return format_real(x).encode()
-
-
-def _array_values(a: Any) -> str:
-    """Nested ``{...}`` text of a numpy array's elements, each read back to the same value."""
-    import numpy as np
-
-    if a.dtype.kind == "f":
-        if a.dtype == np.float64:
-            flat = [_float_text(float(v)).decode() for v in a.reshape(-1).tolist()]
-        else:  # shortest digits for the element type itself (0.1f, not 0.10000000149...)
-            flat = [_float_text(float(str(v))).decode() for v in a.reshape(-1)]
-    else:
-        flat = [str(v) for v in a.reshape(-1).tolist()]
-    if a.ndim == 0:
-        return flat[0]
-    it = iter(flat)
-
-    def build(shape: tuple[int, ...]) -> str:
-        if len(shape) == 1:
-            return "{" + ", ".join(next(it) for _ in range(shape[0])) + "}"
-        return "{" + ", ".join(build(shape[1:]) for _ in range(shape[0])) + "}"
-
-    return build(a.shape)
-
-
-class ExactWLSerializer(WLSerializer):
-    """wolframclient's InputForm writer with exact reals and ASCII-only strings."""
-
-    def serialize_float(self, number: float) -> Iterator[bytes]:
-        yield _float_text(number)
-
-    def serialize_decimal(self, number: Decimal) -> Iterator[bytes]:
-        yield format_decimal(number).encode()
-
-    def serialize_string(self, string: str) -> Iterator[bytes]:
-        yield quote(string).encode("ascii")
-
-    def serialize_symbol(self, name: str | bytes) -> Iterator[bytes]:
-        text = name.decode() if isinstance(name, bytes) else name
-        yield ascii_name(text).encode("ascii")
-
-    def serialize_rule(self, lhs: Iterable[bytes], rhs: Iterable[bytes]) -> Iterator[bytes]:
-        yield from lhs
-        yield b" -> "
-        yield from rhs
-
-    def serialize_rule_delayed(self, lhs: Iterable[bytes], rhs: Iterable[bytes]) -> Iterator[bytes]:
-        yield from lhs
-        yield b" :> "
-        yield from rhs
-
-
-def _encode_key(serializer: ExactWLSerializer, key: Any) -> Iterator[bytes]:
-    if _is_rule(key):
-        yield b"("
-        yield from serializer.encode(key)
-        yield b")"
-    else:
-        yield from serializer.encode(key)
-
-
-_dispatch = Dispatch()
-
-
-@_dispatch.dispatch(WLFunction)
-def _encode_function(serializer: ExactWLSerializer, o: WLFunction) -> Iterator[bytes]:
-    if _is_rule(o):
-        write = (serializer.serialize_rule if o.head.name == "Rule"
-                 else serializer.serialize_rule_delayed)
-        return write(_encode_key(serializer, o.args[0]), serializer.encode(o.args[1]))
-    return serializer.serialize_function(
-        serializer.encode(o.head), map(serializer.encode, o.args), length=len(o.args))
-
-
-@_dispatch.dispatch(dict)
-def _encode_dict(serializer: ExactWLSerializer, o: dict[Any, Any]) -> Iterator[bytes]:
-    return serializer.serialize_mapping(
-        (_encode_key(serializer, k), serializer.encode(v)) for k, v in o.items())
-
-
-@_dispatch.dispatch(object)
-def _encode_other(serializer: ExactWLSerializer, o: Any) -> Iterator[bytes]:
-    if type(o).__module__ == "numpy":
-        import numpy as np
-
-        if isinstance(o, np.ndarray):
-            kind = _NP_TYPES.get(o.dtype.name)
-            if kind is None:
-                raise TypeError(f"to_text: no NumericArray type for numpy dtype {o.dtype}")
-            return iter((f'NumericArray[{_array_values(o)}, "{kind}"]'.encode(),))
-        if isinstance(o, np.generic):
-            return serializer.encode(o.item())
-    if isinstance(o, (bytes, bytearray, memoryview)):
-        return serializer.serialize_bytes(bytes(o))
-    return _wolfram_encode(serializer, o)
-
-
-wolfram_encoder.update_dispatch()
-_wolfram_encode = wolfram_encoder.as_method()
-
-
-def to_text(expr: Any) -> str:
-    """One line of InputForm for ``expr`` that `parse` (and Mathematica) read back exactly."""
-    serializer = ExactWLSerializer(encoder=_dispatch)
-    try:
-        return serializer.export(expr).decode("ascii")
-    except RecursionError:
-        raise ValueError("to_text: the expression nests too deeply to write") from None
-
-
-def fullform(expr: Any) -> str:
-    """Canonical FullForm text of a model expression (see the module notes)."""
-    out: list[str] = []
-    # Iterative, so deep expressions cannot exhaust the Python stack.
-    stack: list[Any] = [expr]
-    while stack:
-        o = stack.pop()
-        if isinstance(o, _Text):
-            out.append(o.text)
-        elif o is True or o is False:
-            out.append(str(o))
-        elif o is None:
-            out.append("Null")
-        elif isinstance(o, int):
-            out.append(str(o))
-        elif isinstance(o, float):
-            out.append(format_real(o, machine_mark=False) if math.isfinite(o)
-                       else _float_text(o).decode())
-        elif isinstance(o, Decimal):
-            out.append(to_text(o))
-        elif isinstance(o, str):
-            out.append(quote(o))
-        elif isinstance(o, Fraction):
-            out.append(f"Rational[{o.numerator}, {o.denominator}]")
-        elif isinstance(o, WLSymbol):
-            name = o.name
-            for ctx in ("System`", "Global`"):
-                if name.startswith(ctx) and "`" not in name[len(ctx):]:
-                    name = name[len(ctx):]
-            out.append(ascii_name(name))
-        elif isinstance(o, WLFunction):
-            _push_call(stack, o.head, o.args)
-        elif isinstance(o, dict):
-            _push_call(stack, WLSymbol("Association"),
-                       [WLFunction(WLSymbol("Rule"), k, v) for k, v in o.items()])
-        elif isinstance(o, (list, tuple)):
-            _push_call(stack, WLSymbol("List"), o)
-        elif isinstance(o, (bytes, bytearray)):
-            out.append(to_text(bytes(o)))
-        elif type(o).__module__ == "numpy":
-            import numpy as np
-
-            if isinstance(o, np.ndarray):
-                kind = _NP_TYPES.get(o.dtype.name, o.dtype.name)
-                _push_call(stack, WLSymbol("NumericArray"), [o.tolist(), kind])
-            else:
-                stack.append(o.item())
-        else:
-            raise TypeError(f"fullform: no Wolfram form for {type(o).__name__}")
-    return "".join(out)
+_RULES = {"Rule": " -> ", "RuleDelayed": " :> "}
+_LOG10_2 = math.log10(2)
 
 
 class _Text:
@@ -227,11 +54,163 @@ class _Text:
         self.text = text
 
 
-def _push_call(stack: list[Any], head: Any, args: Any) -> None:
-    items: list[Any] = [head, _Text("[")]
-    for i, a in enumerate(args):
-        if i:
-            items.append(_Text(", "))
-        items.append(a)
-    items.append(_Text("]"))
-    stack.extend(reversed(items))
+_OPEN, _CLOSE, _COMMA, _LPAREN, _RPAREN = (_Text(t) for t in ("[", "]", ", ", "(", ")"))
+_LBRACE, _RBRACE, _LASSOC, _RASSOC = (_Text(t) for t in ("{", "}", "<|", "|>"))
+
+
+def _rule_sep(o: Any) -> str | None:
+    if isinstance(o, WLFunction) and isinstance(o.head, WLSymbol) and len(o.args) == 2:
+        return _RULES.get(o.head.name)
+    return None
+
+
+def _negative_number(o: Any) -> bool:
+    if isinstance(o, bool):
+        return False
+    if isinstance(o, (int, Fraction)):
+        return o < 0
+    if isinstance(o, float):
+        return math.copysign(1.0, o) < 0 and not math.isnan(o)
+    if isinstance(o, Decimal):
+        return o.is_signed()
+    return False
+
+
+def format_int(n: int) -> str:
+    """All digits of ``n`` (Python's ``str`` stops at 4300 digits; Decimal has no limit)."""
+    if n.bit_length() < 14000:
+        return str(n)
+    if n.bit_length() * _LOG10_2 > MAX_DIGITS + 1:
+        raise ValueError(f"to_text: an integer of about {int(n.bit_length() * _LOG10_2)} "
+                         f"digits is longer than the {MAX_DIGITS} digits parse reads back")
+    return str(Decimal(n))
+
+
+def float_text(x: float) -> str:
+    if math.isinf(x):
+        return "DirectedInfinity[-1]" if x < 0 else "DirectedInfinity[1]"
+    if math.isnan(x):
+        return "Indeterminate"
+    return format_real(x)
+
+
+def symbol_text(name: str) -> str:
+    text = ascii_name(name)
+    if not SYMBOL_RE.fullmatch(text) or decode_name(text) != name or name in CONSTANTS:
+        raise ValueError(f"to_text: {name!r} is not a Wolfram symbol name")
+    return text
+
+
+def _atom(o: Any) -> str | None:
+    """Text of an atom, or None for a compound."""
+    if o is None:
+        return "Null"
+    if o is True or o is False:
+        return str(o)
+    t = type(o)
+    if t is int:
+        return format_int(o)
+    if t is float:
+        return float_text(o)
+    if t is str:
+        return quote(o)
+    if isinstance(o, WLSymbol):
+        return symbol_text(o.name)
+    if isinstance(o, bool):
+        return str(bool(o))
+    if isinstance(o, int):
+        return format_int(int(o))
+    if isinstance(o, float):
+        return float_text(float(o))
+    if isinstance(o, str):
+        return quote(str(o))
+    if isinstance(o, Decimal):
+        return format_decimal(o)
+    if isinstance(o, Fraction):
+        return f"Rational[{format_int(o.numerator)}, {format_int(o.denominator)}]"
+    if isinstance(o, complex):
+        return f"Complex[{float_text(o.real)}, {float_text(o.imag)}]"
+    if isinstance(o, (bytes, bytearray, memoryview)):
+        return f'ByteArray["{base64.b64encode(bytes(o)).decode("ascii")}"]'
+    if type(o).__module__ == "numpy":
+        import numpy as np
+
+        if isinstance(o, np.ndarray):
+            return array_text(o)
+        if isinstance(o, np.generic):
+            return _atom(o.item())
+    return None
+
+
+def _push(stack: list, items: list, depth: int) -> None:
+    stack.extend((x, depth) for x in reversed(items))
+
+
+def _expand(o: Any, depth: int, stack: list) -> None:
+    """Push the pieces of compound ``o`` onto ``stack`` (in reverse, to pop in order)."""
+    d = depth + 1
+    sep = _rule_sep(o)
+    if sep is not None:
+        lhs, rhs = o.args
+        items = ([_LPAREN, lhs, _RPAREN] if _rule_sep(lhs) else [lhs]) + [_Text(sep), rhs]
+    elif isinstance(o, WLFunction):
+        head = o.head
+        items = [_LPAREN, head, _RPAREN] if (_rule_sep(head) or _negative_number(head)) \
+            else [head]
+        items.append(_OPEN)
+        for i, a in enumerate(o.args):
+            if i:
+                items.append(_COMMA)
+            items.append(a)
+        items.append(_CLOSE)
+    elif isinstance(o, (tuple, list)):
+        items = [_LBRACE]
+        for i, a in enumerate(o):
+            if i:
+                items.append(_COMMA)
+            items.append(a)
+        items.append(_RBRACE)
+    elif isinstance(o, dict):
+        items = [_LASSOC]
+        for i, (k, v) in enumerate(o.items()):
+            if i:
+                items.append(_COMMA)
+            items += ([_LPAREN, k, _RPAREN] if _rule_sep(k) else [k]) + [_Text(" -> "), v]
+        items.append(_RASSOC)
+    else:
+        items = [_Text(_fallback(o))]
+    _push(stack, items, d)
+
+
+def _fallback(o: Any) -> str:
+    """wolframclient's own encoders for other Python objects (dates, ...), with our atoms."""
+    from wlbridge.syntax.legacy import wolframclient_text
+
+    return wolframclient_text(o)
+
+
+def to_text(expr: Any) -> str:
+    """One line of InputForm for ``expr`` that `parse` (and Mathematica) read back exactly."""
+    out: list[str] = []
+    stack: list[tuple[Any, int]] = [(expr, 0)]
+    while stack:
+        o, depth = stack.pop()
+        if type(o) is _Text:
+            out.append(o.text)
+            continue
+        text = _atom(o)
+        if text is not None:
+            out.append(text)
+            continue
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"to_text: the expression nests deeper than the {MAX_DEPTH} "
+                             "levels parse reads back")
+        _expand(o, depth, stack)
+    return "".join(out)
+
+
+def fullform(expr: Any) -> str:
+    """Canonical FullForm text of a model expression (see the module notes)."""
+    from wlbridge.syntax.canonical import canonical
+
+    return canonical(expr)
