@@ -9,6 +9,7 @@ from wolframclient.language import wl
 from wolframclient.language.expression import WLSymbol
 
 from engine.spec import Callback, LossSpec, ReportingSpec, StoppingCriterion
+from wlbridge.exprs import fold
 from wlbridge.options.exprs import (
     as_rule,
     fail,
@@ -146,11 +147,12 @@ def normalise_validation_set(v: Any) -> tuple[Any, Any]:
     interval = None
     if is_list(v) and len(v) >= 2 and all(_interval_rule(x) for x in v[1:]):
         opts = sub_options(v[1:], "ValidationSet", ("Interval",))
-        interval = parse_interval(opts["Interval"], "Rounds", "ValidationSet")
+        interval = parse_interval(fold(opts["Interval"]), "Rounds", "ValidationSet")
         v = v[0]
     if is_sym(v, "None", "Automatic") or v is None:
         return None, interval
-    if is_call(v, "Scaled"):
+    if is_call(v, "Scaled"):  # the row does not fold (data is read by wlbridge.data): do it here
+        v = fold(v)
         f = v.args[0] if len(v.args) == 1 else None
         if not (is_number(f) and 0 < f < 1):
             raise fail("invvsfrac", f"The fraction in ValidationSet -> {show(v)} should be a "
@@ -498,7 +500,7 @@ PUBLIC_ROWS: tuple[Option, ...] = (
            "\"CPU\", \"GPU\" or {\"GPU\", n}"),
     Option("ValidationSet", NONE, normalise_validation_set,
            "validation_set", "held-out data or Scaled[f] of the training data, checked each round",
-           apply=_apply_validation_set),
+           apply=_apply_validation_set, fold=False),
     Option("TimeGoal", A, normalise_time_goal, "time_goal",
            "stop once a batch starts after this many seconds"),
     Option("TrainingProgressCheckpointing", NONE, normalise_checkpointing,
