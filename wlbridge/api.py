@@ -23,7 +23,17 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
     of pairs, a file path). ``options``: Wolfram text or expression of options
     (``'BatchSize -> 32, Method -> "SGD"'``), or a `TrainConfig` from `wlbridge.options.resolve`; ``opts``: more options by name
     (``BatchSize=32`` or ``**{"MaxTrainingRounds": 5}``), which win over ``options``.
+
+    Warnings while it runs (``NetTrain::arrdiv`` on divergence, ...) display as one message
+    line each (`wlbridge.notices`); they are still Python warnings to catch or filter.
     """
+    from wlbridge.notices import warnings_as_messages
+
+    with warnings_as_messages():
+        return _net_train(net, data, prop, options, opts)
+
+
+def _net_train(net: Any, data: Any, prop: Any, options: Any, opts: dict[str, Any]) -> Any:
     import torch
 
     from engine.loop import train

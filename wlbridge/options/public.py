@@ -29,6 +29,7 @@ from wlbridge.options.interval import parse_interval, seconds
 from wlbridge.options.layerspec import path_rules
 from wlbridge.options.method import parse_method
 from wlbridge.options.row import Option, Resolution
+from wlbridge.paths import file_problem, folder_problem
 
 # ---------------------------------------------------------------------------------------------
 # Counts and durations
@@ -342,6 +343,10 @@ def _report(spec: Any) -> ReportingSpec:
         if not path.lower().endswith(REPORT_FILE_TYPES):
             raise fail("repfileext", f"The reporting file {show(path)} has an unsupported "
                        f"extension; use one of {', '.join(REPORT_FILE_TYPES)}.")
+        problem = file_problem(path)
+        if problem is not None:
+            raise fail("badrepfile", f"The reporting file {show(path)} cannot be written: "
+                       f"{problem}.")
         return ReportingSpec(form="File", path=path, interval=interval)
     if _python_function(form, option):
         return ReportingSpec(form="Function", fn=form, interval=interval)
@@ -442,12 +447,28 @@ def _checkpoint(spec: Any) -> dict[str, Any]:
     elif fmt not in _CHECKPOINT_FORMATS:
         raise fail("invchkspec", f"\"Format\" -> {show(fmt)} in {option} should be "
                    f"{quoted_list(_CHECKPOINT_FORMATS)}.")
+    _check_checkpoint_place(kind, path)
     interval = parse_interval(opts.get("Interval", 1), "Rounds", option)
     if "MinimumInterval" in opts:
         s = seconds(opts["MinimumInterval"]) or _bad_minimum(opts["MinimumInterval"])
         interval = type(interval)(interval.batches, interval.rounds, max(interval.seconds, s),
                                   interval.percent)
     return {"kind": kind, "path": path, "format": fmt, "interval": interval}
+
+
+def _check_checkpoint_place(kind: str, path: str) -> None:
+    """The place is checked now, before any training (the engine checks again, for callers
+    that bypass the options): a file's folder must exist, a directory is made if missing."""
+    if kind == "File":
+        problem = file_problem(path)
+        if problem is not None:
+            raise fail("invchkfile", f"The checkpoint file {show(path)} cannot be written: "
+                       f"{problem}.")
+    else:
+        problem = folder_problem(path)
+        if problem is not None:
+            raise fail("invchkdir", f"The checkpoint directory {show(path)} cannot be used: "
+                       f"{problem}.")
 
 
 def normalise_measurements(v: Any) -> tuple[Any, ...] | None:
