@@ -154,7 +154,11 @@ def make_checkpointer(specs: Any, writer: Writer | None, batches_per_round: int,
         elif kind == "Directory":
             if os.path.exists(path) and not os.path.isdir(path):
                 raise EngineError("invchkdir", f"the checkpoint directory {path!r} is a file.")
-            os.makedirs(path, exist_ok=True)
+            try:
+                os.makedirs(path, exist_ok=True)
+            except OSError as exc:
+                raise EngineError("invchkdir", f"the checkpoint directory {path!r} cannot be "
+                                  f"made: {exc.strerror or exc}.") from exc
         else:
             raise EngineError("invchkspec", f"the checkpoint kind {kind!r} should be \"File\" or "
                               "\"Directory\".")

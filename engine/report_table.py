@@ -39,12 +39,10 @@ def sci(x: float | None) -> str:
         return "Inf" if x > 0 else "-Inf"
     if x == 0:
         return "0"
-    e = math.floor(math.log10(abs(x)))
-    m = x / 10.0**e
-    mant = f"{m:.3f}"
-    if abs(float(mant)) >= 10:  # 9.9996 rounds up a decade
-        e += 1
-        mant = f"{x / 10.0**e:.3f}"
+    # Python's correctly rounded decimal form: 9.9996 -> "1.000e+01" (the carry moves the
+    # exponent), and subnormals like 5e-324 need no division by 10.0**e (which is 0 there).
+    mant, _, exp_text = f"{x:.3e}".partition("e")
+    e = int(exp_text)
     exp = "+0" if e == 0 else str(e)
     return f"{mant[:4]}*^{exp}"
 

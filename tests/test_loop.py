@@ -84,8 +84,37 @@ def test_scaled_validation_takes_last_whole_batches_and_best_net():
     r = train(Classifier(), blobs(), cfg(validation_set=0.25, max_training_rounds=4))
     assert r.batches_per_round == 6 and r.total_batches == 24
     assert len(r.validation_losses) == 4 and r.validation_positions == [6, 12, 18, 24]
-    assert r.best_validation_round is not None
     assert "ErrorRate" in r.validation_measurements[0]
+
+
+def best_round_net_check(make, data, config, rounds: int) -> None:
+    """The returned net *is* the best validation round's net (§8.7): the same run stopped at
+    that round ends with exactly those weights. The best round must not be the last one, or
+    a loop that returned its final weights would pass."""
+    torch.manual_seed(1)
+    a = make()
+    ra = train(a, data, config(max_training_rounds=rounds))
+    k = ra.best_validation_round
+    key = (lambda m: m["ErrorRate"]) if "ErrorRate" in ra.validation_measurements[0] else None
+    assert k is not None and 1 <= k < rounds, ra.validation_losses
+    assert ra.validation_losses[k - 1] == min(
+        loss for loss, m in zip(ra.validation_losses, ra.validation_measurements, strict=True)
+        if key is None or key(m) == min(map(key, ra.validation_measurements)))
+    torch.manual_seed(1)
+    b = make()
+    rb = train(b, data, config(max_training_rounds=k))
+    returned, final = a.state_dict(), ra.final_state
+    assert set(returned) == set(rb.final_state)
+    for name, value in returned.items():
+        assert value.dtype == rb.final_state[name].dtype
+        assert torch.equal(value, rb.final_state[name]), name
+    assert any(not torch.equal(returned[n], final[n]) for n in returned)  # not the last net
+
+
+def test_best_validation_net_is_that_rounds_weights():
+    """Scaled validation, lowest error rate then loss (SelectLowestValidationError, §1.3)."""
+    best_round_net_check(Classifier, blobs(),
+                         lambda **kw: cfg(validation_set=0.25, learning_rate=0.05, **kw), 12)
     with pytest.raises(EngineError, match="invvsfrac"):
         train(Classifier(), blobs(), cfg(validation_set=0.01))
 
@@ -99,18 +128,25 @@ def test_disable_error_rate():
 def test_progress_function_keys_and_stop():
     """§9.11 keys; returning "StopTraining" stops with reason ManualStop (§9.12)."""
     seen = []
+    module = Classifier()
 
     def f(info):
         seen.append({k: info[k] for k in ("Round", "Batch", "AbsoluteBatch", "BatchLoss",
                                           "RoundLoss", "ProgressFraction", "LearningRate",
                                           "$Timings", "TimeElapsed", "ExamplesPerSecond")})
-        assert callable(info["Net"]) or info["Net"] is not None
+        # "Net" is the net as it is now: a copy holding the current weights, not the module
+        net = info["Net"]
+        assert isinstance(net, Classifier) and net is not module
+        now = module.state_dict()
+        assert all(torch.equal(v, now[k]) for k, v in net.state_dict().items())
+        seen[-1]["weights"] = net.state_dict()["net.0.weight"].clone()
         return "StopTraining" if info["AbsoluteBatch"] >= 4 else None
 
-    r = train(Classifier(), blobs(), cfg(
+    r = train(module, blobs(), cfg(
         max_training_rounds=5,
         training_progress_function=[Callback(f, interval=Interval(batches=2))]))
     assert [s["AbsoluteBatch"] for s in seen] == [2, 4]
+    assert not torch.equal(seen[0]["weights"], seen[1]["weights"])  # trained in between
     assert r.reason == "ManualStop" and r.total_batches == 4
     assert seen[0]["$Timings"]["Executor"]["Last"] > 0
 

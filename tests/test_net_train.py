@@ -130,7 +130,7 @@ BAD = [
     ({"TargetDevice": "GPU"}, "invtrgdev"),
     ({"WorkingPrecision": "Real8"}, "badwp"),
     ({"ValidationSet": "Scaled[1.5]"}, "invvsfrac"),
-    ({"Method": "Newton"}, ""),
+    ({"Method": "Newton"}, "netinvopt"),
 ]
 
 
@@ -144,7 +144,9 @@ def test_bad_options_are_messages(digits, opts, tag):
             for k, v in opts.items()}
     with pytest.raises(EngineError) as info:
         wlbridge.net_train(MLP, small(digits, 64), TrainingProgressReporting=None, **opts)
-    assert tag in str(info.value) and "::" in str(info.value)
+    assert info.value.tag == tag and str(info.value).startswith(f"{info.value.symbol}::{tag}: ")
+    assert info.value.symbol in ("NetTrain", "General")
+    assert "\n" not in str(info.value)
 
 
 def test_bad_property_and_data_messages(digits):

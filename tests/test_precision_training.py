@@ -35,9 +35,9 @@ def _data(n=64):
 
 
 def _config(precision, **kw):
-    return TrainConfig(batch_size=16, max_training_rounds=3, random_seed=1,
-                       method=MethodSpec(name="ADAM", learning_rate=0.01),
-                       working_precision=precision, **kw)
+    return TrainConfig(**{"batch_size": 16, "max_training_rounds": 3, "random_seed": 1,
+                          "method": MethodSpec(name="ADAM", learning_rate=0.01),
+                          "working_precision": precision, **kw})
 
 
 def test_real16_runs_float16_and_hands_back_float32_masters():
@@ -63,9 +63,35 @@ def test_real16_with_validation_restores_the_best_masters():
     torch.set_num_threads(1)
     module = _Line()
     res = engine.loop.train(module, _data(), _config("Real16", validation_set=_data(20)))
-    assert res.best_validation_round is not None
     assert module.lin.weight.dtype == torch.float32
     assert np.all(np.isfinite(res.batch_losses)) and res.round_losses[-1] < res.round_losses[0]
+
+
+def _halved_targets(n=20):
+    """Validation targets half the training ones: the validation loss falls, then rises as
+    the net moves on to the training targets, so the best round is an early one."""
+    d = _data(n)
+    return Dataset({"x": d.columns["x"], "t": d.columns["t"] * 0.5})
+
+
+@pytest.mark.parametrize("precision", ["Real16", "Real32"])
+def test_best_validation_net_is_that_rounds_exact_weights(precision):
+    """TrainedNet is the best round's net bit for bit: the same run stopped at that round
+    hands back exactly those arrays. In Real16 they are the float32 masters (a snapshot
+    of the float16 module would differ in the low bits and fail here)."""
+    from test_loop import best_round_net_check
+
+    torch.set_num_threads(1)
+    method = MethodSpec(name="ADAM", learning_rate=0.05)
+    best_round_net_check(_Line, _data(), lambda **kw: _config(
+        precision, validation_set=_halved_targets(), method=method, **kw), 20)
+    torch.manual_seed(1)
+    module = _Line()
+    engine.loop.train(module, _data(), _config(precision, validation_set=_halved_targets(),
+                                               method=method, max_training_rounds=20))
+    if precision == "Real16":
+        w = module.lin.weight.detach()
+        assert not torch.equal(w, w.half().float())  # masters, not float16 values
 
 
 def test_real64_module_and_inputs_are_float64():

@@ -105,6 +105,18 @@ def test_print_header_repeats_every_50_rows_and_plain_columns():
     assert lines[-1] == "Training complete."
 
 
+@pytest.mark.parametrize(("x", "text"), [
+    (9.9996, "1.00*^1"), (0.99996, "1.00*^+0"), (-9.9996, "-1.0*^1"), (99999.7, "1.00*^5"),
+    (9.99949, "9.99*^+0"), (9.995, "9.99*^+0"), (1e300, "1.00*^300"),
+    (1.7976931348623157e308, "1.79*^308"), (5e-324, "4.94*^-324"), (1e-310, "1.00*^-310"),
+    (-0.0, "0"), (float("nan"), "NaN"), (float("-inf"), "-Inf"),
+])
+def test_sci_carries_a_rounded_decade_into_the_exponent(x, text):
+    """§6.2: a mantissa that rounds to 10 moves to the next exponent (``9.9996`` is
+    ``1.00*^1``, never ``10.0*^+0``); the smallest subnormal still formats."""
+    assert sci(x) == text
+
+
 def test_print_interval_firing_rule():
     """§9.6: nothing before one full interval; threshold = clock + interval afterwards."""
     rep = make_reporter([ReportingSpec("Print")], stream=io.StringIO(), interactive=False)
@@ -129,19 +141,23 @@ def test_aborted_line_and_none():
 
 
 def test_memory_column_from_engine_memory_dict():
-    """§5.2: ``S:15,234M K:081M`` from a bytes dict (via engine.memory.format_memory)."""
+    """§5.2: ``S:15,234M K:081M`` from the loop's bytes dict (via engine.memory.format_memory),
+    right-aligned under the "memory usage" header; each row shows its own sample."""
     buf = io.StringIO()
     rep = make_reporter([ReportingSpec("Print", interval=Interval(batches=1))],
                         report_memory=True, stream=buf, interactive=False)
     rep.start({**SETUP, "MemoryUsage": {"System": 15_234_000_000, "Kernel": 81_000_000}})
-    rep.add_batch_loss(1.0)
-    assert rep.wants_row((1, 0, 0.0))
-    row = progress(1)
-    del row["$MemoryUsage"]  # the reporter samples memory itself
-    rep.row(row)
-    header, _, data = buf.getvalue().splitlines()[6:9]
-    start = header.index("memory") - len("S:15,234M K:081M") + len("memory") - 2
-    assert header[start:].startswith("  ") and "K:" in data and "S:" in data
+    samples = [{"System": 15_234_000_000, "Kernel": 81_000_000},
+               {"System": 9_000_000, "Kernel": 1_081_000_000, "Buckets": 3}]
+    for b, sample in enumerate(samples, 1):
+        rep.add_batch_loss(1.0)
+        assert rep.wants_row((b, 0, 0.0))
+        rep.row({**progress(b), "$MemoryUsage": sample})
+    header, second, row1, row2 = buf.getvalue().splitlines()[6:10]
+    assert header.endswith("  memory") and second.endswith(" usage")
+    assert row1.endswith("  S:15,234M K:081M") and len(row1) == len(header)
+    assert row2.endswith(" S:009M K:1,081M B:3")
+    assert row1[:-len("S:15,234M K:081M")].rstrip().endswith("1.85%")  # its own column
 
 
 def _file_run(path, spec_interval=None):

@@ -23,7 +23,17 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
     of pairs, a file path). ``options``: Wolfram text or expression of options
     (``'BatchSize -> 32, Method -> "SGD"'``), or a `TrainConfig` from `wlbridge.options.resolve`; ``opts``: more options by name
     (``BatchSize=32`` or ``**{"MaxTrainingRounds": 5}``), which win over ``options``.
+
+    Warnings while it runs (``NetTrain::arrdiv`` on divergence, ...) display as one message
+    line each (`wlbridge.notices`); they are still Python warnings to catch or filter.
     """
+    from wlbridge.notices import warnings_as_messages
+
+    with warnings_as_messages():
+        return _net_train(net, data, prop, options, opts)
+
+
+def _net_train(net: Any, data: Any, prop: Any, options: Any, opts: dict[str, Any]) -> Any:
     import torch
 
     from engine.loop import train
@@ -44,6 +54,7 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
         net = parse(net)
     user_net = Net(net, seed=config.random_seed)
     expr, spec = user_net.expr, user_net.spec
+    _resolve_layer_rules(config, user_net)
     training = _training_module(user_net, config)
     ports = _PortView(training, spec)
     dataset = to_dataset(data, ports)
@@ -92,6 +103,28 @@ def _resolve_options(options: Any, opts: dict[str, Any]) -> Any:
     if isinstance(options, TrainConfig) and not opts:
         return options
     return resolve(options, **opts)
+
+
+def _resolve_layer_rules(config: Any, net: Any) -> None:
+    """LearningRateMultipliers and per-array Method rules -> the net's own array paths
+    (positions and All resolved); a spec naming nothing is ``NetTrain::arrpattmiss``."""
+    from wlbridge.nets.exprs import head_name
+    from wlbridge.options.netpaths import PathTree, resolve_rules
+
+    module = net.module
+    if not hasattr(module, "layer_paths"):
+        return
+    bare = head_name(net.expr) not in ("NetChain", "NetGraph")  # a layer is node "1" here
+    tree = PathTree(module.layer_paths(), module.arrays(), root=("1",) if bare else ())
+    config.learning_rate_multipliers = resolve_rules(config.learning_rate_multipliers, tree,
+                                                     "LearningRateMultipliers")
+    method = config.method
+    for attr, name in (("l2_regularization", "L2Regularization"),
+                       ("gradient_clipping", "GradientClipping"),
+                       ("weight_clipping", "WeightClipping")):
+        rules = getattr(method, attr)
+        if isinstance(rules, list):
+            setattr(method, attr, resolve_rules(rules, tree, f"Method \"{name}\""))
 
 
 def _training_module(net: Any, config: Any) -> Any:

@@ -123,8 +123,29 @@ def to_expression(value: Any) -> Any:
 OUTPUT_EXTENSIONS = (".wxf", ".wl", ".m", ".png", ".svg", ".pdf")
 
 
+def check_output(out: str) -> None:
+    """``-o OUT`` is checked before training (extension, and that the file can be written), so
+    a bad path never costs the trained result."""
+    if os.path.splitext(out)[1].lower() not in OUTPUT_EXTENSIONS:
+        raise CLIError("outext", f"Cannot write the result to {out!r}: use .wxf, .wl, .m, .png, "
+                                 ".svg or .pdf.")
+    from wlbridge.paths import file_problem
+
+    problem = file_problem(out, create_folders=True)
+    if problem is not None:
+        raise CLIError("outfile", f"Cannot write the result to {out!r}: {problem}.")
+
+
 def write_result(value: Any, out: str) -> None:
     """Write ``value`` to ``out``: ``.wxf`` (WXF), ``.wl``/``.m`` (exact text), ``.png``/``.svg``."""
+    try:
+        _write_result(value, out)
+    except OSError as err:
+        raise CLIError("outfile", f"Cannot write the result to {out!r}: "
+                                  f"{err.strerror or err}.") from err
+
+
+def _write_result(value: Any, out: str) -> None:
     ext = os.path.splitext(out)[1].lower()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     if ext in (".png", ".svg", ".pdf"):
@@ -203,12 +224,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from wlbridge.options import resolve
 
     config = resolve(options)
-    if args.output and os.path.splitext(args.output)[1].lower() not in OUTPUT_EXTENSIONS:
-        raise CLIError("outext", f"Cannot write the result to {args.output!r}: use .wxf, .wl, "
-                                 ".m, .png or .svg.")
+    if args.output:
+        check_output(args.output)
     from wlbridge.api import net_train
+    from wlbridge.notices import MessageWarnings
 
-    with _Interrupts() as interrupts:
+    with _Interrupts() as interrupts, MessageWarnings() as shown:
         try:
             # a plot property (LossEvolutionPlot, ...) comes back as a matplotlib Figure
             value = net_train(net, data, prop, options=config)
@@ -223,10 +244,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             print(describe_result(value), flush=True)
     code = EXIT_OK
-    reason = _reason(value)
-    if reason == "WeightsDiverged":
-        print("NetTrain::arrdiv: training stopped early because the weights diverged.",
-              file=sys.stderr)
+    if _reason(value) == "WeightsDiverged" or "arrdiv" in shown.tags:
+        if "arrdiv" not in shown.tags:
+            print("NetTrain::arrdiv: training stopped early because the weights diverged.",
+                  file=sys.stderr)
         code = EXIT_TRAINING
     if interrupts.count > 1:
         code = EXIT_TRAINING

@@ -63,6 +63,22 @@ def load_file(path: Path) -> Any:
     if not path.exists():
         raise _err("invtdata", f"the data file {str(path)!r} does not exist.")
     suffix = path.suffix.lower()
+    if suffix not in FILE_SUFFIXES:
+        raise _err("invtdata", f"the data file {str(path)!r} should be .wxf, .wl, .m or .npz.")
+    try:
+        return _read_file(path, suffix)
+    except Exception as err:  # noqa: BLE001 - any reader failure is the file's fault: say so
+        lines = str(err).strip().splitlines()  # a syntax error's first line names the place
+        reason = lines[0].strip().rstrip(".") if lines else type(err).__name__
+        raise _err("invtdata", f"the data file {str(path)!r} cannot be read as "
+                   f"{_FILE_KINDS[suffix]}: {reason}.") from None
+
+
+_FILE_KINDS = {".npz": "a NumPy .npz archive", ".wxf": "WXF", ".wl": "Wolfram text",
+               ".m": "Wolfram text"}
+
+
+def _read_file(path: Path, suffix: str) -> Any:
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -70,11 +86,9 @@ def load_file(path: Path) -> Any:
         from wolframclient.deserializers import binary_deserialize
 
         return binary_deserialize(path.read_bytes())
-    if suffix in (".wl", ".m"):
-        from wlbridge.syntax import parse
+    from wlbridge.syntax import parse
 
-        return parse(path.read_text())
-    raise _err("invtdata", f"the data file {str(path)!r} should be .wxf, .wl, .m or .npz.")
+    return parse(path.read_text(encoding="utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,7 +295,8 @@ def _numeric(port: str, values: Any, t: TensorType, what: str) -> Any:
                        f"{list(got)}, but the port expects {list(want)}.")
         elif want == () and got == (1,):
             arr = arr.reshape(-1)
-    return arr
+    # WXF arrays are read-only views of the file's bytes; torch would warn (and must not write)
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def _fixed_dims(t: TensorType) -> tuple[int, ...] | None:

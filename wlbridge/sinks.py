@@ -23,6 +23,7 @@ from wolframclient.language import wl
 
 from engine.spec import Listener
 from wlbridge.options.exprs import fail, head_name, is_call, is_list, is_sym, is_wl, show
+from wlbridge.paths import file_problem
 from wlbridge.payloads import to_wl
 
 __all__ = ["Bag", "bag", "check_spec", "entry", "to_sink"]
@@ -176,18 +177,30 @@ def check_spec(spec: Any, option: str) -> Any:
     elif is_call(spec, "File"):
         if len(spec.args) == 1 and isinstance(spec.args[0], str):
             if spec.args[0].lower().endswith(".wl"):
-                return spec
+                return _writable(spec, spec.args[0], option)
             raise fail("badnetlogft", f"Logging file {show(spec.args[0])} given for "
                        f"\"{option}\" is of an unsupported type. Supported types include "
                        "'.wl' files.")
     elif is_call(spec, "OutputStream"):
         if 1 <= len(spec.args) <= 2 and isinstance(spec.args[0], str):
-            return spec
+            if spec.args[0] in _STD_STREAMS:
+                return spec
+            return _writable(spec, spec.args[0], option)
     elif not is_wl(spec) and (hasattr(spec, "write") or callable(spec)):
         return spec
     raise fail("badnetlogspec", f"{show(spec)} given for \"{option}\" is not a supported spec for "
                "a logger, which should be one of True, False, File[...], OutputStream[...], "
                "\"StandardError\", or Internal`Bag[...].")
+
+
+def _writable(spec: Any, path: str, option: str) -> Any:
+    """``spec`` if its file can be written now (checked before training, not at its first
+    entry); else ``NetTrain::badnetlogfile`` naming the file, the option and why."""
+    problem = file_problem(path)
+    if problem is not None:
+        raise fail("badnetlogfile", f"Logging file {show(path)} given for \"{option}\" cannot "
+                   f"be written: {problem}.")
+    return spec
 
 
 def to_sink(spec: Any, option: str, cache: dict[Any, Listener | None] | None = None

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from wlbridge.exprs import fold
 from wlbridge.nets.exprs import head_name, is_int, is_number, short, symbol_name, to_number
 from wlbridge.nets.functions import BadFunction, elementwise_function, threading_function
 
@@ -47,6 +48,7 @@ class LayerDef:
 
 def dims(v: Any) -> tuple[Any, ...] | None:
     """``n`` -> (n,), ``{n1, n2}`` -> (n1, n2), ``{}`` -> (), ``Automatic`` -> None."""
+    v = fold(v)  # 2^5, 1/2, Rational[1, 2]: the arithmetic Wolfram would have done
     if symbol_name(v) == "Automatic":
         return None
     if is_int(v) and v > 0:
@@ -57,6 +59,7 @@ def dims(v: Any) -> tuple[Any, ...] | None:
 
 
 def pos_int(v: Any) -> int:
+    v = fold(v)  # 2^5, 1/2, Rational[1, 2]: the arithmetic Wolfram would have done
     if is_int(v) and v > 0:
         return int(v)
     raise BadParam(f"expected a positive integer, not {short(v)}")
@@ -67,6 +70,7 @@ def auto_pos_int(v: Any) -> int | None:
 
 
 def int_or_ints(v: Any) -> int | tuple[int, ...]:
+    v = fold(v)  # 2^5, 1/2, Rational[1, 2]: the arithmetic Wolfram would have done
     if is_int(v) and v > 0:
         return int(v)
     if isinstance(v, (tuple, list)) and v and all(is_int(d) and d > 0 for d in v):
@@ -76,6 +80,7 @@ def int_or_ints(v: Any) -> int | tuple[int, ...]:
 
 def padding(v: Any) -> Any:
     """``n``, ``{n1, ...}``, ``{{lo, hi}, ...}`` or ``"Same"`` (wl-nets.md §2.7)."""
+    v = fold(v)  # 2^5, 1/2, Rational[1, 2]: the arithmetic Wolfram would have done
     if v == "Same":
         return "Same"
     if is_int(v) and v >= 0:
@@ -89,6 +94,7 @@ def padding(v: Any) -> Any:
 
 
 def real(v: Any) -> float:
+    v = fold(v)  # 2^5, 1/2, Rational[1, 2]: the arithmetic Wolfram would have done
     n = to_number(v)
     if n is None:
         raise BadParam(f"expected a real number, not {short(v)}")
@@ -116,6 +122,7 @@ def boolean(v: Any) -> bool:
 
 
 def level(v: Any) -> int:
+    v = fold(v)  # 2^5, 1/2, Rational[1, 2]: the arithmetic Wolfram would have done
     if is_int(v) and v != 0:
         return int(v)
     raise BadParam(f"expected a nonzero integer level, not {short(v)}")
@@ -123,6 +130,7 @@ def level(v: Any) -> int:
 
 def levels(v: Any) -> Any:
     """An integer, ``All``, a span ``a;;b`` (-> ``slice(a, b)``, ``All`` -> None) or a list."""
+    v = fold(v)  # 2^5, 1/2, Rational[1, 2]: the arithmetic Wolfram would have done
     if symbol_name(v) == "All":
         return "All"
     if is_int(v) and v != 0:
@@ -167,6 +175,7 @@ def threading(v: Any) -> Any:
 
 def flatten_level(v: Any) -> Any:
     """``Infinity`` (default) -> None, meaning all levels; an integer n; or a regrouping list."""
+    v = fold(v)  # 2^5, 1/2, Rational[1, 2]: the arithmetic Wolfram would have done
     n = to_number(v)
     if n == float("inf"):
         return None
@@ -178,6 +187,7 @@ def flatten_level(v: Any) -> Any:
 
 
 def reshape_dims(v: Any) -> tuple[Any, ...]:
+    v = fold(v)  # 2^5, 1/2, Rational[1, 2]: the arithmetic Wolfram would have done
     if isinstance(v, (tuple, list)):
         out: list[Any] = []
         for d in v:
@@ -193,6 +203,7 @@ def reshape_dims(v: Any) -> tuple[Any, ...]:
 
 def dropout_spec(v: Any) -> Any:
     """RNN "Dropout": None, a probability, or rules; passed through as a dict for the engine."""
+    v = fold(v)  # 2^5, 1/2, Rational[1, 2]: the arithmetic Wolfram would have done
     if v is None:
         return None
     if is_number(v):

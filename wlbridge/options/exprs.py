@@ -7,6 +7,7 @@ so every test here accepts both spellings.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 from wolframclient.language.expression import WLFunction, WLSymbol
@@ -76,7 +77,10 @@ def is_wl(x: Any) -> bool:
 
 
 def show(x: Any) -> str:
-    """``x`` as one line of Wolfram InputForm, for messages; Python objects fall back to repr."""
+    """``x`` as one line of Wolfram InputForm, for messages; Python objects fall back to repr.
+    An exact fraction shows as ``-1/1000``, as Wolfram prints an evaluated ``-10^-3``."""
+    if isinstance(x, Fraction):
+        return f"{x.numerator}/{x.denominator}"
     try:
         from wlbridge.syntax import to_text
 

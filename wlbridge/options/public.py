@@ -9,6 +9,7 @@ from wolframclient.language import wl
 from wolframclient.language.expression import WLSymbol
 
 from engine.spec import Callback, LossSpec, ReportingSpec, StoppingCriterion
+from wlbridge.exprs import fold
 from wlbridge.options.exprs import (
     as_rule,
     fail,
@@ -28,6 +29,7 @@ from wlbridge.options.interval import parse_interval, seconds
 from wlbridge.options.layerspec import path_rules
 from wlbridge.options.method import parse_method
 from wlbridge.options.row import Option, Resolution
+from wlbridge.paths import file_problem, folder_problem
 
 # ---------------------------------------------------------------------------------------------
 # Counts and durations
@@ -146,11 +148,12 @@ def normalise_validation_set(v: Any) -> tuple[Any, Any]:
     interval = None
     if is_list(v) and len(v) >= 2 and all(_interval_rule(x) for x in v[1:]):
         opts = sub_options(v[1:], "ValidationSet", ("Interval",))
-        interval = parse_interval(opts["Interval"], "Rounds", "ValidationSet")
+        interval = parse_interval(fold(opts["Interval"]), "Rounds", "ValidationSet")
         v = v[0]
     if is_sym(v, "None", "Automatic") or v is None:
         return None, interval
-    if is_call(v, "Scaled"):
+    if is_call(v, "Scaled"):  # the row does not fold (data is read by wlbridge.data): do it here
+        v = fold(v)
         f = v.args[0] if len(v.args) == 1 else None
         if not (is_number(f) and 0 < f < 1):
             raise fail("invvsfrac", f"The fraction in ValidationSet -> {show(v)} should be a "
@@ -340,6 +343,10 @@ def _report(spec: Any) -> ReportingSpec:
         if not path.lower().endswith(REPORT_FILE_TYPES):
             raise fail("repfileext", f"The reporting file {show(path)} has an unsupported "
                        f"extension; use one of {', '.join(REPORT_FILE_TYPES)}.")
+        problem = file_problem(path)
+        if problem is not None:
+            raise fail("badrepfile", f"The reporting file {show(path)} cannot be written: "
+                       f"{problem}.")
         return ReportingSpec(form="File", path=path, interval=interval)
     if _python_function(form, option):
         return ReportingSpec(form="Function", fn=form, interval=interval)
@@ -440,12 +447,28 @@ def _checkpoint(spec: Any) -> dict[str, Any]:
     elif fmt not in _CHECKPOINT_FORMATS:
         raise fail("invchkspec", f"\"Format\" -> {show(fmt)} in {option} should be "
                    f"{quoted_list(_CHECKPOINT_FORMATS)}.")
+    _check_checkpoint_place(kind, path)
     interval = parse_interval(opts.get("Interval", 1), "Rounds", option)
     if "MinimumInterval" in opts:
         s = seconds(opts["MinimumInterval"]) or _bad_minimum(opts["MinimumInterval"])
         interval = type(interval)(interval.batches, interval.rounds, max(interval.seconds, s),
                                   interval.percent)
     return {"kind": kind, "path": path, "format": fmt, "interval": interval}
+
+
+def _check_checkpoint_place(kind: str, path: str) -> None:
+    """The place is checked now, before any training (the engine checks again, for callers
+    that bypass the options): a file's folder must exist, a directory is made if missing."""
+    if kind == "File":
+        problem = file_problem(path)
+        if problem is not None:
+            raise fail("invchkfile", f"The checkpoint file {show(path)} cannot be written: "
+                       f"{problem}.")
+    else:
+        problem = folder_problem(path)
+        if problem is not None:
+            raise fail("invchkdir", f"The checkpoint directory {show(path)} cannot be used: "
+                       f"{problem}.")
 
 
 def normalise_measurements(v: Any) -> tuple[Any, ...] | None:
@@ -498,7 +521,7 @@ PUBLIC_ROWS: tuple[Option, ...] = (
            "\"CPU\", \"GPU\" or {\"GPU\", n}"),
     Option("ValidationSet", NONE, normalise_validation_set,
            "validation_set", "held-out data or Scaled[f] of the training data, checked each round",
-           apply=_apply_validation_set),
+           apply=_apply_validation_set, fold=False),
     Option("TimeGoal", A, normalise_time_goal, "time_goal",
            "stop once a batch starts after this many seconds"),
     Option("TrainingProgressCheckpointing", NONE, normalise_checkpointing,

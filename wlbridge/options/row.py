@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.spec import Listener, TrainConfig
+from wlbridge.exprs import fold
 
 
 @dataclass
@@ -38,6 +39,13 @@ class Option:
     internal: bool = False
     apply: Callable[[Resolution, Any], None] | None = None
     aliases: tuple[str, ...] = ()
+    #: Evaluate the arithmetic in the value first (``10^-3`` -> 1/1000, `wlbridge.exprs.fold`);
+    #: off for rows whose value holds data, which `wlbridge.data` reads itself.
+    fold: bool = True
+
+    def read(self, value: Any) -> Any:
+        """Validate and normalise a value as the user wrote it (arithmetic evaluated)."""
+        return self.normalise(fold(value) if self.fold else value)
 
     def write(self, res: Resolution, py: Any) -> None:
         """Store an already normalised value into ``res``."""

@@ -108,10 +108,10 @@ def resolve(text_or_expr: Any = None, /, **overrides: Any) -> TrainConfig:
     # Normalise everything before anything is applied, so a bad option late in the list does
     # not leave a log file deleted or half a config built.
     res = Resolution()
-    public = [(row, row.normalise(given[row.name])) for row in PUBLIC_ROWS if row.name in given]
+    public = [(row, row.read(given[row.name])) for row in PUBLIC_ROWS if row.name in given]
     internal = [(_internal_row(k, v), v) for k, v in
                 _internal_pairs(given.get("InternalOptions", ()))]
-    internal = [(row, row.normalise(v)) for row, v in internal]
+    internal = [(row, row.read(v)) for row, v in internal]
     for row, py in (*public, *internal):
         row.write(res, py)
     return _finish(res)
