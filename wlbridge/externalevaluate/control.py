@@ -110,7 +110,7 @@ def close(session_id: str) -> bool:
         session = get_session(session_id)
     except EngineError:
         return False
-    if not session.done.is_set():
+    if session.thread is not None and not session.done.is_set():
         session.stop_request = "AbortTraining"
         session.done.wait(30)
     forget(session_id)

@@ -38,6 +38,7 @@ class Run(TrainingSession):
         self.kinds: dict[str, str] = {}
         self.training_ports: tuple[str, ...] = ()
         self.varying: set[str] = set()
+        self.index_ports: set[str] = set()  # integer-valued ports (class or token indices)
         self.config: Any = None
         self.prop: Any = "TrainedNet"
         self.chunks: dict[tuple[str, str], list[np.ndarray]] = {}
@@ -92,6 +93,7 @@ def _build(run: Run, structure: Any, positions: Any, arrays: Any) -> None:
     types, _ = training_ports(net.spec)
     run.training_ports = tuple(types)
     run.varying = {p for p, t in types.items() if t.varying}
+    run.index_ports = {p for p, t in types.items() if t.is_index}
     run.kinds = {p: str(info.get("Kind", "Tensor")) for p, info in run.ports.items()
                  if isinstance(info, dict)}
 
@@ -181,8 +183,9 @@ def begin(sid: str) -> Any:
 
 
 def _columns(run: Run, role: str) -> dict[str, Any]:
-    """One role's columns: chunks joined, sequences split by their lengths, class targets as
-    integer indices and Boolean ones as True/False (as `wlbridge.data` reads them)."""
+    """One role's columns: chunks joined, sequences split by their lengths, class targets and
+    index ports as integers, Boolean ones as True/False, every other port as float32 (an
+    UnsignedInteger8 image chunk means its real values)."""
     missing = [p for p in run.training_ports if (role, p) not in run.chunks]
     if missing:
         raise _err("missinslot", f"the {role.lower()} data gives no values for the port "
@@ -198,10 +201,12 @@ def _columns(run: Run, role: str) -> dict[str, Any]:
         chunks = run.chunks[(role, port)]
         flat = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         kind = run.kinds.get(port)
-        if kind == "Class":
-            flat = flat.astype(np.int64)
-        elif kind == "Boolean":
+        if kind == "Boolean":
             flat = flat.astype(bool)
+        elif kind == "Class" or port in run.index_ports:
+            flat = flat.astype(np.int64, copy=False)
+        else:  # bytes of an image, integers of a tensor: reals, as the kernel's encoder meant
+            flat = flat.astype(np.float32, copy=False)
         lens = run.lengths.get((role, port))
         if lens is not None:
             ends = np.cumsum(np.concatenate(lens))[:-1]
