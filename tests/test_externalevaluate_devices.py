@@ -66,3 +66,13 @@ def test_the_cli_gives_the_same_message_for_a_missing_gpu(tmp_path):
     assert res.returncode != 0
     assert "invtrgdev" in res.stderr and "TargetDevice" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_check_names_the_missing_module_and_the_pip_line():
+    """check() is the paclet's first call: a Python without torch is one message naming it."""
+    code = ("import sys; sys.modules['torch'] = None; import wlbridge.externalevaluate as e; "
+            "f = e.check(); print(f.args[1]['Message'])")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("NetTrain::nopython: the Python at ")
+    assert "lacks torch;" in res.stdout and "-m pip install torch" in res.stdout

@@ -11,6 +11,7 @@ arrays, data and seed through the Python API."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -19,7 +20,8 @@ import pytest
 
 pytest.importorskip("zmq")
 
-from test_externalevaluate import EEClient, NumericArrayMark, is_failure  # noqa: E402
+from test_externalevaluate import EEClient, NumericArrayMark, _Consumer, is_failure  # noqa: E402
+from wolframclient.deserializers import binary_deserialize  # noqa: E402
 from wolframclient.language import wl  # noqa: E402
 from wolframclient.language.expression import WLFunction  # noqa: E402
 
@@ -237,6 +239,35 @@ def test_stop_and_net_arrays_mid_training(ee):
     reply = ee.call(EE + "finish", sid, "All")
     assert reply["Results"]["ReasonTrainingStopped"] == "ManualStop"
     assert 3 <= reply["Results"]["TotalBatches"] < 100000 * 10
+    ee.call(EE + "close", sid)
+
+
+def test_validation_chunks_and_a_reply_through_a_file(ee, tmp_path):
+    """Explicit validation data comes as role "Validation" chunks (ValidationSet stays out of
+    the options text); a reply over the size limit (100 MB; lowered here) comes as
+    <|"File" -> path|> of a WXF file holding the same association."""
+    positions, arrays = mlp_arrays()
+    options = 'MaxTrainingRounds -> 2, BatchSize -> 500, TrainingProgressReporting -> None'
+    sid = ee.call(EE + "open_run", mlp_structure(), positions, arrays, PORTS, options, "All")
+    for role, part in (("Training", slice(0, 2000)), ("Validation", slice(2000, 2300))):
+        ee.call(EE + "add_data", sid, role, "Input", IMAGES[part], None)
+        ee.call(EE + "add_data", sid, role, "Output", DIGITS[part], None)
+    assert ee.call(EE + "begin", sid) is True
+    run_to_end(ee, sid)
+    ee.eval("import wlbridge.externalevaluate.values as v; v.REPLY_FILE_BYTES = 10_000")
+    try:
+        reply = ee.call(EE + "finish", sid, "All")
+    finally:
+        ee.eval("v.REPLY_FILE_BYTES = 100 * 2**20")
+    assert set(reply) == {"File"}
+    path = reply["File"]
+    with open(path, "rb") as f:
+        content = binary_deserialize(f.read(), consumer=_Consumer())
+    os.remove(path)  # the paclet Imports it, then deletes it
+    results = content["Results"]
+    assert results["ValidationExamples"] == 300 and results["TrainingExamples"] == 2000
+    assert len(results["ValidationLossList"]) == 2 and results["TotalBatches"] == 8
+    assert [a.array.shape for a in content["Arrays"]] == [a.shape for a in arrays]
     ee.call(EE + "close", sid)
 
 

@@ -93,10 +93,11 @@ def _nbytes(value: Any) -> int:
     return 16
 
 
-def reply(value: Any, limit: int = REPLY_FILE_BYTES) -> Any:
+def reply(value: Any, limit: int | None = None) -> Any:
     """``value`` itself, or ``<|"File" -> path|>`` of a temporary WXF file holding it when the
-    reply would exceed ``limit`` bytes (one ZMQ message that size would stall the kernel)."""
-    if _nbytes(value) <= limit:
+    reply would exceed ``limit`` bytes (`REPLY_FILE_BYTES` unless given; one ZMQ message that
+    size would stall the kernel)."""
+    if _nbytes(value) <= (REPLY_FILE_BYTES if limit is None else limit):
         return value
     from wolframclient.serializers import export
 
