@@ -125,3 +125,52 @@ def test_operator_and_named_positions():
 
 def test_unwrap_leaves_a_bare_net_alone():
     assert to_text(unwrap(MLP)) == MLP
+
+
+def test_a_lenet_run_in_process_matches_the_engine():
+    """The protocol functions called directly (no loop): a LeNet as 12.0 writes it, Real32
+    images as NetEncoder["Image"] gives them in two chunks, arrays equal to the engine's."""
+    import torch
+
+    import wlbridge
+    import wlbridge.externalevaluate as ee
+
+    structure = ('HoldForm[NetChain[{ConvolutionLayer[4, {5, 5}], ElementwiseLayer[Ramp], '
+                 'PoolingLayer[{2, 2}, {2, 2}], ConvolutionLayer[8, {5, 5}], ElementwiseLayer[Ramp], '
+                 'PoolingLayer[{2, 2}, {2, 2}], FlattenLayer[], LinearLayer[{32}], '
+                 'ElementwiseLayer[Ramp], LinearLayer[{10}], SoftmaxLayer[]}, "Input" -> {1, 28, 28}]]')
+    ports = {"Input": {"Kind": "Image", "Dimensions": (1, 28, 28)},
+             "Output": {"Kind": "Class", "Labels": tuple("0123456789")}}
+    init = Net(held_net(structure, ports), seed=3)
+    start = init.arrays()
+    positions = [tuple(int(k) if k.isdigit() else k for k in p) for p in start]
+    r = np.random.default_rng(4)
+    images = r.random((600, 1, 28, 28), dtype=np.float32)
+    digits = r.integers(1, 11, 600).astype(np.int32)
+    options = "MaxTrainingRounds -> 2, BatchSize -> 100, RandomSeeding -> 5"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        sid = ee.open_run(structure, positions, list(start.values()), ports, options, "All")
+        assert isinstance(sid, str), sid
+        assert ee.add_data(sid, "Training", "Input", images[:300], None) == 300
+        assert ee.add_data(sid, "Training", "Input", images[300:500], None) == 500
+        assert ee.add_data(sid, "Training", "Output", digits[:500], None) == 500
+        assert ee.add_data(sid, "Validation", "Input", images[500:], None) == 100
+        assert ee.add_data(sid, "Validation", "Output", digits[500:], None) == 100
+        assert ee.begin(sid) is True
+        while not ee.step(sid, 1.0)["Done"]:
+            pass
+        reply = ee.finish(sid, "All")
+        assert ee.close(sid)
+        direct = wlbridge.net_train(init, {"Input": images[:500], "Output": digits[:500]},
+                                    "TrainedNet", options + ", TrainingProgressReporting -> None",
+                                    ValidationSet={"Input": images[500:], "Output": digits[500:]})
+    finally:
+        torch.set_num_threads(threads)
+    assert reply["Results"]["ValidationExamples"] == 100 and reply["Results"]["TotalBatches"] == 10
+    assert [tuple(p) for p in reply["Positions"]] == positions
+    want = direct.arrays()
+    for p, got in zip(positions, reply["Arrays"], strict=True):
+        np.testing.assert_array_equal(got, want[tuple(str(k) for k in p)])
+    assert not np.array_equal(reply["Arrays"][0], start[("1", "Weights")])
