@@ -41,13 +41,27 @@ class _Consumer(WXFConsumerNumpy):
         return NumericArrayMark(super().consume_numeric_array(current_token, tokens, **kwargs))
 
 
-class EEClient:
-    """The kernel's end of ExternalEvaluate, reduced to what these tests need."""
+#: wolframclient 1.1.10, the loop bundled with Mathematica 12.x-14.0, installed beside the main
+#: environment by .ci/run (`pip install --no-deps --target .venv-wc110 wolframclient==1.1.10`).
+WC110 = Path(os.environ.get("WLBRIDGE_WC110", ROOT / ".venv-wc110"))
 
-    def __init__(self) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-            OMP_NUM_THREADS="1")
+
+class EEClient:
+    """The kernel's end of ExternalEvaluate, reduced to what these tests need.
+
+    ``generation="1.4"``: wolframclient 1.4.x (Mathematica 14.1+), commands are
+    ``ExternalEvaluateCommand[...]`` expressions. ``generation="1.1"``: the 1.1.x loop of
+    12.x-14.0, messages are associations ``<|"input" -> code, "args" -> {...}|>``; the
+    subprocess then imports that wolframclient first, as the bundled loop does."""
+
+    def __init__(self, generation: str = "1.4") -> None:
+        self.generation = generation
+        paths = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        if generation == "1.1":
+            if not (WC110 / "wolframclient").is_dir():
+                pytest.skip(f"wolframclient 1.1.10 is not installed in {WC110} (.ci/run does it)")
+            paths.insert(0, str(WC110))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), OMP_NUM_THREADS="1")
         self.proc = subprocess.Popen(
             [sys.executable, "-u", "-c",
              "from wolframclient.utils.externalevaluate import start_zmq_loop; start_zmq_loop()"],
@@ -77,10 +91,14 @@ class EEClient:
             return obj
 
     def eval(self, code: str) -> Any:
+        if self.generation == "1.1":
+            return self.send({"input": code})
         return self.send(CMD("Eval", code, {}))
 
-    def call(self, function: str, *args: Any) -> Any:
-        return self.send(CMD("Call", CMD("Eval", function, {}), *args))
+    def call(self, function: str, *args: Any, timeout: float = 60.0) -> Any:
+        if self.generation == "1.1":
+            return self.send({"input": function, "args": tuple(args)}, timeout)
+        return self.send(CMD("Call", CMD("Eval", function, {}), *args), timeout)
 
     def close(self) -> None:
         self.sock.close(0)

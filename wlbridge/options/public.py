@@ -178,19 +178,27 @@ def _apply_validation_set(res: Resolution, v: tuple[Any, Any]) -> None:
 
 
 def normalise_target_device(v: Any) -> str:
-    """"CPU" -> "cpu", "GPU" -> "cuda:0", {"GPU", n} -> "cuda:{n-1}" (availability: engine)."""
+    """"CPU" -> "cpu"; "GPU" / {"GPU", n} -> CUDA device n-1 when torch has CUDA, else "mps"
+    (Apple) for the first; "CUDA" / {"CUDA", n} -> "cuda:{n-1}"; "MPS" -> "mps". Whether the
+    device exists is the engine's check (engine.devices), when training starts."""
     if is_sym(v, "Automatic") or v == "CPU":
         return "cpu"
-    if v == "GPU":
-        return "cuda:0"
-    if is_list(v) and len(v) == 2 and v[0] == "GPU":
+    if v == "MPS":
+        return "mps"
+    if isinstance(v, str) and v in ("GPU", "CUDA"):
+        v = (v, 1)
+    if is_list(v) and len(v) == 2 and v[0] in ("GPU", "CUDA"):
         if is_int(v[1]) and v[1] >= 1:
-            return f"cuda:{int(v[1]) - 1}"
+            if v[0] == "CUDA":
+                return f"cuda:{int(v[1]) - 1}"
+            from engine.devices import gpu_name
+
+            return gpu_name(int(v[1]) - 1)
         if is_sym(v[1], "All") or is_list(v[1]):
             raise fail("invtrgdev", f"TargetDevice -> {show(v)}: training on several GPUs is not "
                        "supported; use \"GPU\" or {\"GPU\", n}.")
-    raise fail("invtrgdev", f"TargetDevice -> {show(v)} is invalid; use \"CPU\", \"GPU\" or "
-               "{\"GPU\", n} with n a positive integer.")
+    raise fail("invtrgdev", f"TargetDevice -> {show(v)} is invalid; use \"CPU\", \"GPU\", "
+               "\"CUDA\", \"MPS\" or {\"GPU\", n} with n a positive integer.")
 
 
 PRECISIONS = ("Real32", "Real64", "Real16", "Mixed")
