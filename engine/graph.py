@@ -315,6 +315,8 @@ class WolframModule(nn.Module):
                 continue
             node = self.nodes[idx]
             ins = {p: env[src] for p, src in feeds}
+            if not feeds and inputs:  # a layer without inputs (NetArrayLayer) sizes its output by the batch
+                ins = {"$Batch": next(iter(inputs.values()))}
             if isinstance(node, WolframModule):
                 pre = frozenset(p for o, (k, p) in w.outputs.items() if k == key and o in pre_activation)
                 outs = node(ins, lengths, pre)

@@ -139,7 +139,8 @@ def register(
     return deco
 
 
-_MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence")
+_MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence",
+            "arrange", "constant", "attention")
 _loaded = False
 
 

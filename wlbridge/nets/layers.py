@@ -279,3 +279,14 @@ def _defs() -> dict[str, LayerDef]:
 LAYERS: dict[str, LayerDef] = _defs()
 # Options every layer takes besides its own (handled by the converter).
 COMMON_OPTIONS = ("Input", "Output", "LearningRateMultipliers")
+
+
+def _register(rows: list[LayerDef]) -> None:
+    """Add the rows of a layer-group module to the table."""
+    for row in rows:
+        LAYERS[row.name] = row
+
+
+from wlbridge.nets import layers_arrange  # noqa: E402  (its rows use the normalisers above)
+
+_register(layers_arrange.ROWS)

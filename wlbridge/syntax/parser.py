@@ -145,6 +145,9 @@ class _Build(Transformer):
     def rule_delayed(self, c: list[Any]) -> Any:
         return _fn("RuleDelayed", *c)
 
+    def two_way_rule(self, c: list[Any]) -> Any:
+        return _fn("TwoWayRule", *c)
+
     def alternatives(self, c: list[Any]) -> Any:
         return _fn("Alternatives", *c)
 
