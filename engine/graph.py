@@ -382,6 +382,10 @@ class WolframModule(nn.Module):
             if isinstance(node, WolframModule):
                 for p, m in node.layer_paths().items():
                     out[(key, *p)] = m
+            elif hasattr(node, "inner_nets"):  # nets inside a layer (AttentionLayer's "ScoringNet")
+                for name, inner in node.inner_nets().items():
+                    for p, m in inner.layer_paths().items():
+                        out[(key, name, *p)] = m
             elif isinstance(node, NetMap):
                 # The mapped net's layers, under NetExtract's path {key, "Net", ...}.
                 inner = node.net
@@ -402,6 +406,10 @@ class WolframModule(nn.Module):
             if isinstance(node, WolframModule):
                 for p, s in node.layer_specs.items():
                     out[(key, *p)] = s
+            elif hasattr(node, "inner_nets"):
+                for name, inner in node.inner_nets().items():
+                    for p, s in inner.layer_specs.items():
+                        out[(key, name, *p)] = s
             elif isinstance(node, NetMap):
                 inner = spec.args["Net"]  # type: ignore[union-attr]
                 if isinstance(node.net, WolframModule):
@@ -452,9 +460,12 @@ def _effective_multiplier(spec: NetSpec, layer_path: tuple[str, ...]) -> float |
     value = spec.lr_multiplier
     node: LayerSpec | NetSpec = spec
     for key in layer_path:
-        if isinstance(node, LayerSpec):  # NetMapOperator: "Net" is the mapped net
-            node = node.args["Net"]
-            continue
+        if isinstance(node, LayerSpec):  # a net inside a layer: NetMapOperator's "Net", ...
+            inner = node.args.get(key, node.args.get("Net"))
+            if isinstance(inner, (LayerSpec, NetSpec)):
+                node = inner
+                continue
+            return value
         node = node.nodes[key]  # type: ignore[union-attr]
         if node.lr_multiplier is not None:
             value = node.lr_multiplier

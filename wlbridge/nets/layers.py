@@ -281,12 +281,19 @@ LAYERS: dict[str, LayerDef] = _defs()
 COMMON_OPTIONS = ("Input", "Output", "LearningRateMultipliers")
 
 
-def _register(rows: list[LayerDef]) -> None:
-    """Add the rows of a layer-group module to the table."""
-    for row in rows:
+# Layers whose trained form is not "the expression plus its arrays as options" (a net inside a
+# layer): kind -> writer(expr, spec, path, arrays, write_node, write_rules), used by writeback.
+WRITERS: dict[str, Callable[..., Any]] = {}
+
+
+def _register(module: Any) -> None:
+    """Add the rows (and writers) of a layer-group module to the table."""
+    for row in module.ROWS:
         LAYERS[row.name] = row
+    WRITERS.update(getattr(module, "WRITERS", {}))
 
 
-from wlbridge.nets import layers_arrange  # noqa: E402  (its rows use the normalisers above)
+from wlbridge.nets import layers_arrange, layers_attention  # noqa: E402  (rows use the normalisers above)
 
-_register(layers_arrange.ROWS)
+_register(layers_arrange)
+_register(layers_attention)
