@@ -99,7 +99,9 @@ def _ports(node: LayerSpec | NetSpec, key: str, multi: list[str],
         return tuple(w.inputs), tuple(w.outputs), (), ()
     k = _kind(node, path)
     if k.inputs is None:
-        names = sorted(set(multi) | set(node.inputs), key=lambda p: int(p) if p.isdigit() else 1 << 30)
+        own = k.ports(node) if k.ports is not None else ()  # ports named by the layer (FunctionLayer)
+        rest = (set(multi) | set(node.inputs)) - set(own)
+        names = [*own, *sorted(rest, key=lambda p: int(p) if p.isdigit() else 1 << 30)]
         ins: tuple[str, ...] = tuple(names)
     else:
         ins = k.inputs

@@ -115,6 +115,7 @@ class LayerKind:
     optional_inputs: tuple[str, ...] = ()
     optional_outputs: tuple[str, ...] = ()
     is_loss: bool = False
+    ports: Callable[[Any], tuple[str, ...]] | None = None  # per-layer input names (FunctionLayer)
 
 
 REGISTRY: dict[str, LayerKind] = {}
@@ -127,12 +128,14 @@ def register(
     optional_inputs: tuple[str, ...] = (),
     optional_outputs: tuple[str, ...] = (),
     is_loss: bool = False,
+    ports: Callable[[Any], tuple[str, ...]] | None = None,
 ) -> Callable[[Builder], Builder]:
-    """Decorator: register ``build`` as the builder of the Wolfram layer ``name``."""
+    """Decorator: register ``build`` as the builder of the Wolfram layer ``name``; ``ports``
+    (with ``inputs=None``) names the input ports of one `LayerSpec`."""
 
     def deco(build: Builder) -> Builder:
         REGISTRY[name] = LayerKind(
-            name, build, inputs, outputs, optional_inputs, optional_outputs, is_loss
+            name, build, inputs, outputs, optional_inputs, optional_outputs, is_loss, ports
         )
         return build
 
@@ -140,7 +143,7 @@ def register(
 
 
 _MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence",
-            "arrange", "constant", "attention")
+            "arrange", "constant", "attention", "function")
 _loaded = False
 
 

@@ -39,6 +39,7 @@ class LayerDef:
     multiport: bool = False  # Catenate/Threading: inputs "1", "2", ... in edge order
     required: int = 0  # how many positional parameters must be given
     defaults: dict[str, Any] = field(default_factory=dict)  # positional parameters left out
+    ports: Callable[[Any], tuple[str, ...]] | None = None  # input ports set by the spec (FunctionLayer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +294,8 @@ def _register(module: Any) -> None:
     WRITERS.update(getattr(module, "WRITERS", {}))
 
 
-from wlbridge.nets import layers_arrange, layers_attention  # noqa: E402  (rows use the normalisers above)
+from wlbridge.nets import layers_arrange, layers_attention, layers_function  # noqa: E402  (rows use the normalisers above)
 
 _register(layers_arrange)
 _register(layers_attention)
+_register(layers_function)

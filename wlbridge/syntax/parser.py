@@ -148,6 +148,9 @@ class _Build(Transformer):
     def two_way_rule(self, c: list[Any]) -> Any:
         return _fn("TwoWayRule", *c)
 
+    def dot(self, c: list[Any]) -> Any:
+        return _fn("Dot", *c)
+
     def alternatives(self, c: list[Any]) -> Any:
         return _fn("Alternatives", *c)
 
