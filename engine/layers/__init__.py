@@ -143,7 +143,7 @@ def register(
 
 
 _MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence",
-            "arrange", "constant", "attention", "function")
+            "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise")
 _loaded = False
 
 

@@ -340,3 +340,37 @@ def build_sequence_indices(spec: LayerSpec, in_types: dict[str, TensorType], pat
     m.input_types = {"Input": t}
     # integer output; the index range is only known for a fixed length or a given Maximum
     return m, {"Output": TensorType((n,), bound if bound is not None else 0)}
+
+
+class SequenceReverseLayer(WolframLayer):
+    """Reverse each sequence's own valid steps; padded steps stay past the end."""
+
+    kind = "SequenceReverseLayer"
+
+    def __init__(self, length_var: int | None):
+        super().__init__()
+        self.length_var = length_var
+
+    def forward(self, inputs: dict[str, torch.Tensor],
+                lengths: dict[int, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        x = inputs["Input"]
+        lens = None if self.length_var is None or not lengths else lengths.get(self.length_var)
+        if lens is None:
+            return {"Output": x.flip(1)}
+        steps = torch.arange(x.shape[1], device=x.device)[None, :]
+        n = lens.to(x.device).long()[:, None]
+        src = torch.where(steps < n, n - 1 - steps, steps)  # (batch, steps)
+        index = src.reshape(*src.shape, *([1] * (x.dim() - 2))).expand_as(x)
+        return {"Output": x.gather(1, index)}
+
+
+@register("SequenceReverseLayer")
+def build_sequence_reverse(spec: LayerSpec, in_types: dict[str, TensorType], path: tuple[str, ...]):
+    check_args(spec, set(), path)
+    t = in_types.get("Input")
+    if t is None or not t.dims or any(d is None for d in t.dims):
+        raise fail(path, "the input should be a sequence (shape {\"Varying\", ...} or {n, ...}).")
+    steps = t.dims[0]
+    m = SequenceReverseLayer(steps.id if isinstance(steps, LengthVar) else None)
+    m.input_types = {"Input": t}
+    return m, {"Output": TensorType(tuple(t.dims), t.index_range)}

@@ -294,8 +294,14 @@ def _register(module: Any) -> None:
     WRITERS.update(getattr(module, "WRITERS", {}))
 
 
-from wlbridge.nets import layers_arrange, layers_attention, layers_function  # noqa: E402  (rows use the normalisers above)
+from wlbridge.nets import (  # noqa: E402  (their rows use the normalisers above)
+    layers_arrange,
+    layers_attention,
+    layers_extra,
+    layers_function,
+)
 
 _register(layers_arrange)
 _register(layers_attention)
 _register(layers_function)
+_register(layers_extra)
