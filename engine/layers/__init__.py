@@ -143,7 +143,8 @@ def register(
 
 
 _MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence",
-            "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise")
+            "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise",
+            "norm_options", "aggregation_extra")
 _loaded = False
 
 

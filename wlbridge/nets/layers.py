@@ -287,11 +287,11 @@ COMMON_OPTIONS = ("Input", "Output", "LearningRateMultipliers")
 WRITERS: dict[str, Callable[..., Any]] = {}
 
 
-def _register(module: Any) -> None:
-    """Add the rows (and writers) of a layer-group module to the table."""
-    for row in module.ROWS:
+def _register(rows: list[LayerDef], writers: dict[str, Callable[..., Any]] | None = None) -> None:
+    """Add (or widen) rows of the table, and their write-back hooks."""
+    for row in rows:
         LAYERS[row.name] = row
-    WRITERS.update(getattr(module, "WRITERS", {}))
+    WRITERS.update(writers or {})
 
 
 from wlbridge.nets import (  # noqa: E402  (their rows use the normalisers above)
@@ -299,9 +299,11 @@ from wlbridge.nets import (  # noqa: E402  (their rows use the normalisers above
     layers_attention,
     layers_extra,
     layers_function,
+    layers_options,
 )
 
-_register(layers_arrange)
-_register(layers_attention)
-_register(layers_function)
-_register(layers_extra)
+_register(layers_arrange.ROWS)
+_register(layers_attention.ROWS, layers_attention.WRITERS)
+_register(layers_function.ROWS)
+_register(layers_extra.ROWS)
+_register(layers_options.rows())  # widens NormalizationLayer and AggregationLayer
