@@ -99,7 +99,9 @@ def _ports(node: LayerSpec | NetSpec, key: str, multi: list[str],
         return tuple(w.inputs), tuple(w.outputs), (), ()
     k = _kind(node, path)
     if k.inputs is None:
-        names = sorted(set(multi) | set(node.inputs), key=lambda p: int(p) if p.isdigit() else 1 << 30)
+        own = k.ports(node) if k.ports is not None else ()  # ports named by the layer (FunctionLayer)
+        rest = (set(multi) | set(node.inputs)) - set(own)
+        names = [*own, *sorted(rest, key=lambda p: int(p) if p.isdigit() else 1 << 30)]
         ins: tuple[str, ...] = tuple(names)
     else:
         ins = k.inputs
@@ -315,6 +317,8 @@ class WolframModule(nn.Module):
                 continue
             node = self.nodes[idx]
             ins = {p: env[src] for p, src in feeds}
+            if not feeds and inputs:  # a layer without inputs (NetArrayLayer) sizes its output by the batch
+                ins = {"$Batch": next(iter(inputs.values()))}
             if isinstance(node, WolframModule):
                 pre = frozenset(p for o, (k, p) in w.outputs.items() if k == key and o in pre_activation)
                 outs = node(ins, lengths, pre)
@@ -380,6 +384,10 @@ class WolframModule(nn.Module):
             if isinstance(node, WolframModule):
                 for p, m in node.layer_paths().items():
                     out[(key, *p)] = m
+            elif hasattr(node, "inner_nets"):  # nets inside a layer (AttentionLayer's "ScoringNet")
+                for name, inner in node.inner_nets().items():
+                    for p, m in inner.layer_paths().items():
+                        out[(key, name, *p)] = m
             elif isinstance(node, NetMap):
                 # The mapped net's layers, under NetExtract's path {key, "Net", ...}.
                 inner = node.net
@@ -400,6 +408,10 @@ class WolframModule(nn.Module):
             if isinstance(node, WolframModule):
                 for p, s in node.layer_specs.items():
                     out[(key, *p)] = s
+            elif hasattr(node, "inner_nets"):
+                for name, inner in node.inner_nets().items():
+                    for p, s in inner.layer_specs.items():
+                        out[(key, name, *p)] = s
             elif isinstance(node, NetMap):
                 inner = spec.args["Net"]  # type: ignore[union-attr]
                 if isinstance(node.net, WolframModule):
@@ -450,9 +462,12 @@ def _effective_multiplier(spec: NetSpec, layer_path: tuple[str, ...]) -> float |
     value = spec.lr_multiplier
     node: LayerSpec | NetSpec = spec
     for key in layer_path:
-        if isinstance(node, LayerSpec):  # NetMapOperator: "Net" is the mapped net
-            node = node.args["Net"]
-            continue
+        if isinstance(node, LayerSpec):  # a net inside a layer: NetMapOperator's "Net", ...
+            inner = node.args.get(key, node.args.get("Net"))
+            if isinstance(inner, (LayerSpec, NetSpec)):
+                node = inner
+                continue
+            return value
         node = node.nodes[key]  # type: ignore[union-attr]
         if node.lr_multiplier is not None:
             value = node.lr_multiplier

@@ -115,6 +115,7 @@ class LayerKind:
     optional_inputs: tuple[str, ...] = ()
     optional_outputs: tuple[str, ...] = ()
     is_loss: bool = False
+    ports: Callable[[Any], tuple[str, ...]] | None = None  # per-layer input names (FunctionLayer)
 
 
 REGISTRY: dict[str, LayerKind] = {}
@@ -127,19 +128,23 @@ def register(
     optional_inputs: tuple[str, ...] = (),
     optional_outputs: tuple[str, ...] = (),
     is_loss: bool = False,
+    ports: Callable[[Any], tuple[str, ...]] | None = None,
 ) -> Callable[[Builder], Builder]:
-    """Decorator: register ``build`` as the builder of the Wolfram layer ``name``."""
+    """Decorator: register ``build`` as the builder of the Wolfram layer ``name``; ``ports``
+    (with ``inputs=None``) names the input ports of one `LayerSpec`."""
 
     def deco(build: Builder) -> Builder:
         REGISTRY[name] = LayerKind(
-            name, build, inputs, outputs, optional_inputs, optional_outputs, is_loss
+            name, build, inputs, outputs, optional_inputs, optional_outputs, is_loss, ports
         )
         return build
 
     return deco
 
 
-_MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence")
+_MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence",
+            "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise",
+            "norm_options", "aggregation_extra")
 _loaded = False
 
 

@@ -445,6 +445,8 @@ def node_ports(node: LayerSpec | NetSpec) -> tuple[tuple[str, ...], tuple[str, .
         if node.kind == "NetMapOperator":
             return ("Input",), ("Output",)
         d = LAYERS[node.kind]
+        if d.ports is not None:
+            return d.ports(node), d.outputs
         if d.multiport:
             return (), d.outputs
         keep = [p for p in d.inputs if p not in d.optional_ports]
@@ -463,6 +465,8 @@ def _all_ports(node: LayerSpec | NetSpec) -> tuple[tuple[str, ...], tuple[str, .
     """Every port an explicit ``NetPort[v, "p"]`` may name (state ports included)."""
     if isinstance(node, LayerSpec) and node.kind in LAYERS:
         d = LAYERS[node.kind]
+        if d.ports is not None:
+            return d.ports(node), d.outputs
         return (() if d.multiport else d.inputs), d.outputs
     return node_ports(node)
 

@@ -40,6 +40,7 @@ class LayerDef:
     multiport: bool = False  # Catenate/Threading: inputs "1", "2", ... in edge order
     required: int = 0  # how many positional parameters must be given
     defaults: dict[str, Any] = field(default_factory=dict)  # positional parameters left out
+    ports: Callable[[Any], tuple[str, ...]] | None = None  # input ports set by the spec (FunctionLayer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,3 +291,30 @@ def _defs() -> dict[str, LayerDef]:
 LAYERS: dict[str, LayerDef] = _defs()
 # Options every layer takes besides its own (handled by the converter).
 COMMON_OPTIONS = ("Input", "Output", "LearningRateMultipliers")
+
+
+# Layers whose trained form is not "the expression plus its arrays as options" (a net inside a
+# layer): kind -> writer(expr, spec, path, arrays, write_node, write_rules), used by writeback.
+WRITERS: dict[str, Callable[..., Any]] = {}
+
+
+def _register(rows: list[LayerDef], writers: dict[str, Callable[..., Any]] | None = None) -> None:
+    """Add (or widen) rows of the table, and their write-back hooks."""
+    for row in rows:
+        LAYERS[row.name] = row
+    WRITERS.update(writers or {})
+
+
+from wlbridge.nets import (  # noqa: E402  (their rows use the normalisers above)
+    layers_arrange,
+    layers_attention,
+    layers_extra,
+    layers_function,
+    layers_options,
+)
+
+_register(layers_arrange.ROWS)
+_register(layers_attention.ROWS, layers_attention.WRITERS)
+_register(layers_function.ROWS)
+_register(layers_extra.ROWS)
+_register(layers_options.rows())  # widens NormalizationLayer and AggregationLayer

@@ -19,7 +19,7 @@ from wolframclient.language.expression import WLFunction
 from engine.spec import LayerSpec, LengthVar, NetSpec, TensorType
 from wlbridge.coders import decoder_to_wl, encoder_to_wl
 from wlbridge.nets.exprs import head_name, invnet, is_int, numeric_array, split_args
-from wlbridge.nets.layers import LAYERS
+from wlbridge.nets.layers import LAYERS, WRITERS
 
 Path = tuple[str, ...]
 
@@ -64,7 +64,7 @@ def _rules(options: list[tuple[Any, Any]]) -> list[WLFunction]:
 
 def _option_key(name: Any) -> Any:
     # wl-nets.md §1.3: the four System-symbol options are written as symbols
-    if name in ("PaddingSize", "Interleaving", "LearningRateMultipliers", "Method"):
+    if name in ("PaddingSize", "Interleaving", "LearningRateMultipliers", "Method", "Padding"):
         return getattr(wl, name)
     return name
 
@@ -79,6 +79,8 @@ def _node(expr: Any, node: LayerSpec | NetSpec, path: Path, arrays: dict[Path, n
         inner_path = (*path, "Net") if any(p[: len(path) + 1] == (*path, "Net") for p in arrays) else path
         inner = _node(positional[0], node.args["Net"], inner_path, arrays)
         return WLFunction(expr.head, inner, *_rules(options))
+    if node.kind in WRITERS:
+        return WRITERS[node.kind](expr, node, path, arrays, _node, _rules)
     own = _arrays_at(path, arrays, node)
     if not own:
         return expr  # short forms without arrays (Ramp, Tanh, ...) stay as written
