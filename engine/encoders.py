@@ -66,8 +66,10 @@ def encoder_type(encoder: EncoderSpec, length: Any = None) -> TensorType:
     """The port type an encoder produces (``length``: the sequence dim, e.g. a LengthVar)."""
     n = encoder_count(encoder)
     unit = encoder.options.get("OutputForm") in _UNIT
-    if encoder.kind in ("Boolean", "Scalar"):
+    if encoder.kind == "Boolean":
         return TensorType(())
+    if encoder.kind == "Scalar":  # a number as a length-1 vector (NetEncoder["Scalar"])
+        return TensorType((1,))
     if encoder.kind == "Class":
         return TensorType((n,)) if unit else TensorType((), index_range=n)
     target = encoder.options.get("TargetLength")
@@ -110,7 +112,7 @@ def encode_column(encoder: EncoderSpec, values: Sequence[Any]) -> np.ndarray | l
         return out
     if kind == "Scalar":
         try:
-            return np.asarray(values, dtype=np.float32).reshape(len(values))
+            return np.asarray(values, dtype=np.float32).reshape(len(values), 1)
         except (TypeError, ValueError):
             bad = next((i for i, v in enumerate(values) if not isinstance(v, (int, float))), 0)
             raise _fail(f"example {bad + 1}: {values[bad]!r} is not a real number (Scalar encoder).") from None
@@ -174,6 +176,8 @@ def decode_column(decoder: DecoderSpec, values: np.ndarray) -> list[Any]:
         return _nest(idx, lambda k: labels[int(k)])
     if decoder.kind == "Boolean":
         return _nest(values >= 0.5, bool)
+    if decoder.kind == "Scalar":  # a length-1 vector as its number
+        return [float(v) for v in values.reshape(len(values), -1)[:, 0]]
     raise EngineError("invnet", f"the {decoder.kind!r} decoder is not supported by the engine.")
 
 
@@ -198,6 +202,6 @@ def decoder_to_encoder(decoder: DecoderSpec) -> EncoderSpec:
     """The encoder NetTrain puts on the loss "Target" for a decoded output (wl-nets.md §4)."""
     if decoder.kind == "Class":
         return EncoderSpec("Class", decoder.labels)
-    if decoder.kind == "Boolean":
-        return EncoderSpec("Boolean")
+    if decoder.kind in ("Boolean", "Scalar"):
+        return EncoderSpec(decoder.kind)
     raise EngineError("invnet", f"no target encoder is known for the {decoder.kind!r} decoder.")

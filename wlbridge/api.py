@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wlbridge.data import to_dataset
+from wlbridge.data import load, to_dataset
 from wlbridge.results import NetTrainResults, check_property
 
 
@@ -42,7 +42,8 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
         from wlbridge.syntax import parse
 
         net = parse(net)
-    user_net = Net(net, seed=config.random_seed)
+    data = load(data)
+    user_net = _net_for_data(net, data, config)
     expr, spec = user_net.expr, user_net.spec
     training = _training_module(user_net, config)
     ports = _PortView(training, spec)
@@ -80,6 +81,17 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
     if isinstance(prop, list | tuple):
         return [results[p] for p in prop]
     return results[prop]
+
+
+def _net_for_data(net: Any, data: Any, config: Any) -> Any:
+    """The user's net built with the open port shapes the training data fix (NetTrain infers
+    them from the data: `wlbridge.data_shapes`)."""
+    from wlbridge.data_shapes import data_port_types
+    from wlbridge.nets import Net, to_net_spec
+
+    spec = to_net_spec(net)
+    ins, outs = data_port_types(data, spec, explicit_loss=bool(config.loss_function))
+    return Net(net, seed=config.random_seed, input_types=ins, output_types=outs)
 
 
 def _resolve_options(options: Any, opts: dict[str, Any]) -> Any:

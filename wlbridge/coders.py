@@ -23,7 +23,7 @@ from wlbridge.nets.exprs import head_name, invnet, is_int, is_rule, short, split
 DEFAULT_CHARACTERS = "\t\n" + "".join(chr(c) for c in range(32, 127))
 
 ENCODER_KINDS = ("Class", "Boolean", "Scalar", "Characters", "Tokens")
-DECODER_KINDS = ("Class", "Boolean")
+DECODER_KINDS = ("Class", "Boolean", "Scalar")
 
 
 def expand_labels(expr: Any, what: str) -> tuple[Hashable, ...]:
@@ -125,9 +125,9 @@ def to_decoder_spec(expr: Any) -> DecoderSpec:
     what = f'NetDecoder "{kind}"'
     if kind not in DECODER_KINDS:
         raise invnet(f'the NetDecoder "{kind}" is not supported (supported: {", ".join(DECODER_KINDS)})')
-    if kind == "Boolean":
+    if kind in ("Boolean", "Scalar"):
         _no_extra(what, args, 0, opts, ())
-        return DecoderSpec("Boolean")
+        return DecoderSpec(kind)
     labels = expand_labels(args[0], what) if args else ()
     _no_extra(what, args, 1, opts, ("InputDepth",))
     options = {"InputDepth": opts["InputDepth"]} if "InputDepth" in opts else {}
@@ -163,8 +163,10 @@ def encoder_type(spec: EncoderSpec, length_id: int = 0) -> TensorType:
     if spec.kind == "Class":
         n = len(spec.labels)
         return TensorType((n,)) if spec.options.get("OutputForm") == "UnitVector" else TensorType((), n)
-    if spec.kind in ("Boolean", "Scalar"):
+    if spec.kind == "Boolean":
         return TensorType(())
+    if spec.kind == "Scalar":  # a number as a length-1 vector
+        return TensorType((1,))
     count = len(spec.labels) + (1 if spec.kind == "Tokens" else 0)
     length = spec.options.get("TargetLength") or LengthVar(length_id)
     if spec.options.get("OutputForm") == "UnitVector":
@@ -176,6 +178,8 @@ def decoder_type(spec: DecoderSpec) -> TensorType:
     """The tensor type a decoder consumes (the net's output port), rank left open when unknown."""
     if spec.kind == "Boolean":
         return TensorType(())
+    if spec.kind == "Scalar":
+        return TensorType((1,))
     if spec.labels and spec.options.get("InputDepth", 1) == 1:
         return TensorType((len(spec.labels),))
     return TensorType(None)
@@ -210,8 +214,8 @@ def encoder_to_wl(spec: EncoderSpec) -> Any:
 
 def decoder_to_wl(spec: DecoderSpec) -> Any:
     """The ``NetDecoder[...]`` expression for a `DecoderSpec` (write-back)."""
-    if spec.kind == "Boolean":
-        return wl.NetDecoder("Boolean")
+    if spec.kind in ("Boolean", "Scalar"):
+        return wl.NetDecoder(spec.kind)
     if spec.kind == "Class":
         if not spec.labels:
             return wl.NetDecoder("Class")
@@ -234,6 +238,10 @@ def decode(decoder: DecoderSpec, probs: np.ndarray, prop: Any = "Decision") -> A
     """
     probs = np.asarray(probs, dtype=np.float64)
     prop = _prop(prop)
+    if decoder.kind == "Scalar":
+        if prop != "Decision":
+            raise invnet(f'unknown property {short(prop)} of a "Scalar" decoder')
+        return float(probs.reshape(-1)[0])
     if decoder.kind == "Boolean":
         if probs.ndim > 0:
             return tuple(decode(decoder, p, prop) for p in probs)

@@ -186,7 +186,7 @@ def _layer_options(spec: LayerSpec, options: list[tuple[Any, Any]], d: LayerDef,
         elif name in ("Input", "Output") or name in d.inputs or name in d.outputs:
             is_in = name == "Input" or (name in d.inputs and name != "Output")
             t, coder = port_spec(value, ctx, f'{where}: port "{name}"', is_in)
-            if coder is not None:
+            if coder is not None and coder.kind != "Scalar":  # "Scalar" is just {1} on a layer
                 raise invnet(f"{where}: coders can only be attached to the ports of the whole net")
             (spec.inputs if is_in else spec.outputs)[name] = t
         elif name == "LearningRateMultipliers":
@@ -278,6 +278,9 @@ def port_spec(value: Any, ctx: _Ctx, where: str, is_input: bool) -> tuple[Tensor
             raise invnet(f"{where}: a NetDecoder can only be attached to an output")
         dec = _coder(to_decoder_spec, value, where)
         return decoder_type(dec), dec
+    if value == "Scalar":  # shorthand for NetEncoder["Scalar"] / NetDecoder["Scalar"]
+        coder = EncoderSpec("Scalar") if is_input else DecoderSpec("Scalar")
+        return TensorType((1,)), coder
     elem = _element_type(value)
     if elem is not False:
         return TensorType((), elem), None
