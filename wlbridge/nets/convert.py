@@ -280,19 +280,24 @@ def _set_port(spec: NetSpec, name: str, value: Any, ctx: Ctx, where: str, is_inp
 
 
 def _container_lr(spec: NetSpec, value: Any, where: str) -> None:
-    """A number for the whole net, or rules ``key -> r`` for its members (``All -> r`` too)."""
+    """A number for the whole net, or rules ``key -> r`` for its members; ``All -> r`` and the
+    pattern ``_ -> r`` set the rest (rules written first win, so ``{"a" -> 1, _ -> None}``
+    trains "a" alone); None means 0 (frozen)."""
     rules = value if isinstance(value, (tuple, list)) else (value,)
+    rest_set = False
     for r in rules:
         if head_name(r) == "Rule":
             key, rate = r.args
-            rate_f = _lr(rate, where)
-            if symbol_name(key) == "All":
-                spec.lr_multiplier = rate_f
+            rate_f = 0.0 if rate is None or symbol_name(rate) == "None" else _lr(rate, where)
+            if symbol_name(key) == "All" or (head_name(key) == "Blank" and not key.args):
+                if not rest_set:
+                    spec.lr_multiplier, rest_set = rate_f, True
                 continue
             k = str(key) if is_int(key) else key
             if not isinstance(k, str) or k not in spec.nodes:
                 raise invnet(f"{where}: LearningRateMultipliers names {short(key)}, which is not a layer of the net")
-            spec.nodes[k].lr_multiplier = rate_f
+            if not rest_set:  # after All/_ nothing is left for a later rule to match
+                spec.nodes[k].lr_multiplier = rate_f
         else:
             spec.lr_multiplier = _lr(r, where)
 
