@@ -42,6 +42,7 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
         from wlbridge.syntax import parse
 
         net = parse(net)
+    data = _generated(data, net, config)
     data = load(data)
     user_net = _net_for_data(net, data, config)
     expr, spec = user_net.expr, user_net.spec
@@ -81,6 +82,21 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
     if isinstance(prop, list | tuple):
         return [results[p] for p in prop]
     return results[prop]
+
+
+def _generated(data: Any, net: Any, config: Any) -> Any:
+    """Generator data (`wlbridge.generators`) as one round of columns; other data as given."""
+    from wlbridge.generators import generate, generator_spec
+
+    gen = generator_spec(data)
+    if gen is None:
+        return data
+    from engine.wiring import HEADS, wire
+    from wlbridge.nets import to_net_spec
+
+    spec = to_net_spec(net)
+    w = wire(spec, (HEADS.get(spec.kind, spec.kind),))
+    return generate(gen[0], config.batch_size or 64, gen[1], [*w.inputs, *w.outputs])
 
 
 def _net_for_data(net: Any, data: Any, config: Any) -> Any:

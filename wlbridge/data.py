@@ -1,9 +1,11 @@
 """NetTrain's data forms (reference §9.2) -> `engine.spec.Dataset` keyed by training ports.
 
 Accepted: ``{in -> out, ...}``, ``{ins} -> {outs}``, ``<|"port" -> {...}, ...|>``, a list of
-associations, Python forms (a dict of numpy columns ``{"Input": X, "Output": y}``, a tuple
+associations (also inside ``Dataset[...]``), Python forms (a dict of numpy columns ``{"Input": X, "Output": y}``, a tuple
 ``(X, y)``, a list of ``(x, y)`` pairs), Wolfram text, and files ``.wxf`` (wolframclient),
-``.wl``/``.m`` (our parser) and ``.npz`` (one array per port). The ports are the training net's
+``.wl``/``.m`` (our parser), ``.npz`` (one array per port) and ``.json`` (a list of records
+or an object of columns). Integers and booleans on a real port become reals; one-hot vectors
+on a class-index target become indices. The ports are the training net's
 inputs: the net's own inputs plus one target per output, named like the output (wl-nets.md §5).
 
 Problems are reported before training with NetTrain's message names (``nodata``, ``invtdata``,
@@ -26,7 +28,7 @@ from engine.spec import Dataset, DecoderSpec, EncoderSpec, LengthVar, NetSpec, T
 from wlbridge.messages import WLMessage, message
 from wlbridge.options.exprs import show
 
-FILE_SUFFIXES = (".wxf", ".wl", ".m", ".npz")
+FILE_SUFFIXES = (".wxf", ".wl", ".m", ".npz", ".json")
 
 
 def _err(tag: str, text: str) -> WLMessage:
@@ -74,7 +76,23 @@ def load_file(path: Path) -> Any:
         from wlbridge.syntax import parse
 
         return parse(path.read_text())
-    raise _err("invtdata", f"the data file {str(path)!r} should be .wxf, .wl, .m or .npz.")
+    if suffix == ".json":  # a list of records (Dataset-style) or an object of columns
+        import json
+
+        try:
+            return _from_json(json.loads(path.read_text()))
+        except ValueError as err:
+            raise _err("invtdata", f"the data file {str(path)!r} is not valid JSON ({err}).") from None
+    raise _err("invtdata", f"the data file {str(path)!r} should be .wxf, .wl, .m, .npz or .json.")
+
+
+def _from_json(value: Any) -> Any:
+    """JSON arrays as tuples, as wolframclient gives Wolfram lists (objects stay dicts)."""
+    if isinstance(value, list):
+        return tuple(_from_json(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _from_json(v) for k, v in value.items()}
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,6 +169,8 @@ def _columns(data: Any, ports: list[str], what: str) -> dict[str, Any]:
     """Split any form into raw columns by port name."""
     if isinstance(data, Dataset):
         return dict(data.columns)
+    if _head(data) == "Dataset" and len(data.args) >= 1:  # Dataset[{<|...|>, ...}]
+        return _columns(data.args[0], ports, what)
     if isinstance(data, dict):
         return {str(k): v for k, v in data.items()}
     if _is_rule(data):  # {ins} -> {outs}
