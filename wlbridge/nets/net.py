@@ -217,6 +217,10 @@ def _encoder_batch(enc: EncoderSpec, x: Any) -> bool:
         return not isinstance(x, bool)
     if enc.kind == "Scalar":
         return isinstance(x, (list, tuple, np.ndarray))
+    if enc.kind == "Image":  # one file, PIL image or {h, w}/{h, w, c} array; else a batch
+        if isinstance(x, np.ndarray):
+            return x.ndim == 4 or (x.ndim == 3 and x.shape[-1] not in (1, 3, 4))
+        return isinstance(x, (list, tuple))
     # Class: a label, unless it is a list whose elements are labels
     if isinstance(x, (list, tuple)) and not (isinstance(x, Hashable) and x in enc.labels):
         return True
