@@ -42,6 +42,7 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
         from wlbridge.syntax import parse
 
         net = parse(net)
+    given_net, given_data = net, data
     data = _generated(data, net, config)
     data = load(data)
     user_net = _net_for_data(net, data, config)
@@ -53,8 +54,6 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
                                                             float | Dataset):
         config.validation_set = to_dataset(config.validation_set, ports,
                                            what="validation data")
-    if prop == "TrainingNet":
-        return training
     reporter = _reporter(config)
     module = user_net.module
 
@@ -76,7 +75,12 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
         inner = getattr(clone, "net", None) or getattr(clone, "module", None) or clone
         return Net.from_module(expr, inner, spec)
 
-    results = NetTrainResults.from_train(result, trained, final_net=final_net)
+    from wlbridge.run_properties import input_form, training_net_expr
+
+    results = NetTrainResults.from_train(
+        result, trained, final_net=final_net,
+        training_net=lambda: Net(training_net_expr(trained.to_wl(), training)),
+        input_form=input_form(given_net, given_data, options, opts))
     if prop == "All":
         return results
     if isinstance(prop, list | tuple):
