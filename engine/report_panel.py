@@ -162,7 +162,7 @@ class PanelReporter(Reporter):
                 rnd = (p.get("RoundMeasurements") or {}).get(name)
                 val = (p.get("ValidationMeasurements") or {}).get(name)
             cur = self.current.get(name)
-            cells = [shorts.get(name, name.lower()),
+            cells = [shorts[name] if name in shorts else str(name).lower(),
                      "n.a." if cur is None else fmt(cur), fmt(rnd)]
             if s.get("HasValidation"):
                 cells.append(fmt(val))

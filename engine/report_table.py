@@ -30,7 +30,7 @@ def sci(x: float | None) -> str:
     §6.2: the mantissa gets 3 decimals and is then cut to 4 characters, so a negative
     mantissa keeps one decimal; exponent 0 is written ``*^+0``.
     """
-    if x is None:
+    if x is None or not isinstance(x, int | float):  # per-class associations, matrices
         return DASH
     x = float(x)
     if math.isnan(x):
@@ -49,7 +49,7 @@ def sci(x: float | None) -> str:
 
 def percent(x: float | None) -> str:
     """A rate as NetTrain prints it: ``100%``, ``55.0%``, ``5.50%``, ``0.123%``, ``0%``."""
-    if x is None:
+    if x is None or not isinstance(x, int | float):  # per-class associations, matrices
         return DASH
     x = float(x)
     if math.isnan(x):
@@ -180,7 +180,7 @@ class PrintReporter(Reporter):
         ]
         shorts = {**SHORT_NAMES, **(s.get("ShortNames") or {})}
         for name in ["Loss", *s.get("Measurements", ())]:
-            short = shorts.get(name, name.lower())
+            short = shorts[name] if name in shorts else str(name).lower()
             width = max(10, len(short))  # "Output loss" must not push the row out of line
             cols.append(("current", short, width))
             cols.append(("round", short, width))
