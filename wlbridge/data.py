@@ -66,7 +66,7 @@ def load_file(path: Path) -> Any:
         raise _err("invtdata", f"the data file {str(path)!r} does not exist.")
     suffix = path.suffix.lower()
     if suffix not in FILE_SUFFIXES:
-        raise _err("invtdata", f"the data file {str(path)!r} should be .wxf, .wl, .m or .npz.")
+        raise _err("invtdata", f"the data file {str(path)!r} should be .wxf, .wl, .m, .npz or .json.")
     try:
         return _read_file(path, suffix)
     except Exception as err:  # noqa: BLE001 - any reader failure is the file's fault: say so
@@ -77,7 +77,7 @@ def load_file(path: Path) -> Any:
 
 
 _FILE_KINDS = {".npz": "a NumPy .npz archive", ".wxf": "WXF", ".wl": "Wolfram text",
-               ".m": "Wolfram text"}
+               ".m": "Wolfram text", ".json": "JSON"}
 
 
 def _read_file(path: Path, suffix: str) -> Any:
@@ -88,17 +88,13 @@ def _read_file(path: Path, suffix: str) -> Any:
         from wolframclient.deserializers import binary_deserialize
 
         return binary_deserialize(path.read_bytes())
-    from wlbridge.syntax import parse
-
-        return parse(path.read_text(encoding="utf-8"))
     if suffix == ".json":  # a list of records (Dataset-style) or an object of columns
         import json
 
-        try:
-            return _from_json(json.loads(path.read_text(encoding="utf-8")))
-        except ValueError as err:
-            raise _err("invtdata", f"the data file {str(path)!r} is not valid JSON ({err}).") from None
-    raise _err("invtdata", f"the data file {str(path)!r} should be .wxf, .wl, .m, .npz or .json.")
+        return _from_json(json.loads(path.read_text(encoding="utf-8")))
+    from wlbridge.syntax import parse
+
+    return parse(path.read_text(encoding="utf-8"))
 
 
 def _from_json(value: Any) -> Any:
