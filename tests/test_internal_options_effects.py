@@ -279,37 +279,89 @@ def test_force_synchronization_measures_the_sync_phase(monkeypatch):
     assert count == res["TotalBatches"] == 6 and total > 0 and 0 < lo <= hi
 
 
+def _sleep(info):
+    import time
+
+    time.sleep(0.06)
+
+
+def _slow_run(**internal):
+    """Five batches of at least 60 ms each (a callback sleeps after every batch), so a 50 ms
+    period elapses between any two batches however loaded the machine is."""
+    rules = tuple(wl.Rule(k, v) for k, v in internal.items())
+    return wlbridge.net_train(
+        NET, _small(), options="BatchSize -> 4, MaxTrainingBatches -> 5, "
+        "TrainingProgressReporting -> None", InternalOptions=rules,
+        TrainingProgressFunction=(_sleep, wl.Rule("Interval", wl.Quantity(1, "Batches"))))
+
+
+class _Spy:
+    """Records the clock each time a wrapped engine method fires (the real method runs)."""
+
+    def __init__(self):
+        self.fired: list[float] = []
+
+
 def test_timing_logging_fires_every_period(monkeypatch):
     """§3.7: the timing association (last, min, max, total, count per phase) is logged every
-    period (10 s in NetTrain; shortened here), the first after one period."""
+    period (10 s in NetTrain; shortened here), the first after one period. The spacing is
+    checked on the clock the loop's trigger reads (the entries' stamps are another clock)."""
     monkeypatch.setattr(engine.loop, "TIMING_LOG_PERIOD", 0.05)
+    spy = _Spy()
+
+    class Trigger(engine.loop.Trigger):
+        __slots__ = ()
+
+        def due(self, clock):
+            fired = super().due(clock)
+            if fired and self.interval == (0, 0, 0.05):
+                spy.fired.append(clock[2])
+            return fired
+
+    monkeypatch.setattr(engine.loop, "Trigger", Trigger)
     bag = wlbridge.Bag()
-    train(NET, _small(), 'BatchSize -> 4, TimeGoal -> 0.4, TrainingProgressReporting -> None',
-          TimingLogging=bag)
-    assert len(bag) >= 2
-    times = [e[0][0] for e in bag]
-    assert all(b - a >= 0.05 - 1e-3 for a, b in zip(times, times[1:], strict=False))
+    _slow_run(TimingLogging=bag)
+    # every batch after the first period logs once: 4 or 5 of the 5 batches
+    assert len(bag) == len(spy.fired) and len(bag) in (4, 5)
+    assert spy.fired[0] >= 0.05
+    assert all(b >= a + 0.05 for a, b in zip(spy.fired, spy.fired[1:], strict=False))
+    assert batches_of(bag) == list(range(6 - len(bag), 6))
     first = values(bag)[0]
     assert list(first) == ["Batch", "Executor", "Synchronize", "Generator", "Collector",
                            "Reporting", "Callbacks"]
     assert first["Executor"][4] >= 1
+    assert all(v["Batch"][4] == b for v, b in zip(values(bag), batches_of(bag), strict=True))
 
 
-def test_memory_usage_logging_samples_in_use_memory_at_the_interval():
+def test_memory_usage_logging_samples_in_use_memory_at_the_interval(monkeypatch):
     """§3.6, §5.1: System = memory in use on the machine, Kernel = this process's resident
-    size, both ints within psutil's range; entries no closer than MemoryReportingInterval."""
+    size, both ints within psutil's range; samples no closer than MemoryReportingInterval,
+    on the sampler's own clock (the entries' stamps are another clock), one entry each."""
+    from engine.memory import MemorySampler
+
+    spy = _Spy()
+    original = MemorySampler.sample
+
+    def sample(self, now=None, force=False):
+        t = self._clock() if now is None else now
+        out = original(self, now=t, force=force)
+        if out is not None and not force:
+            spy.fired.append(t)
+        return out
+
+    monkeypatch.setattr(MemorySampler, "sample", sample)
     bag = wlbridge.Bag()
-    train(NET, _small(), 'BatchSize -> 4, TimeGoal -> 0.4, TrainingProgressReporting -> None',
-          MemoryUsageLogging=bag, MemoryReportingInterval=0.05)
-    assert len(bag) >= 2
+    _slow_run(MemoryUsageLogging=bag, MemoryReportingInterval=0.05)
+    assert len(bag) == len(spy.fired) and len(bag) in (4, 5)
+    assert all(b >= a + 0.05 for a, b in zip(spy.fired, spy.fired[1:], strict=False))
     total = psutil.virtual_memory().total
     rss = psutil.Process().memory_info().rss
     for v in values(bag):
         assert isinstance(v["System"], int) and isinstance(v["Kernel"], int)
         assert 0 < v["System"] <= total and 0 < v["Kernel"] <= total
         assert v["Kernel"] < 4 * rss and "GPU1" not in v
-    times = [e[0][0] for e in bag]
-    assert all(b - a >= 0.05 - 2e-3 for a, b in zip(times, times[1:], strict=False))
+    stamps = [e[0][0] for e in bag]
+    assert stamps == sorted(stamps)
 
 
 def test_memory_usage_key_reports_memory_in_use():
@@ -421,3 +473,40 @@ def test_plot_loss_quartiles_draws_the_band(on, tmp_path):
     path = res.plot(tmp_path / "loss.png")
     assert (tmp_path / "loss.png").stat().st_size > 1000 and path.endswith("loss.png")
     assert res["ErrorRateEvolutionPlot"].axes[0].lines
+
+
+SEQ_NET = ('NetChain[{LongShortTermMemoryLayer[2], SequenceLastLayer[], LinearLayer[1]}, '
+           '"Input" -> {"Varying", 1}, "Output" -> 1]')
+
+
+def _length_batches(partitions: str) -> list[list[int]]:
+    """The lengths in each training batch when 64 sequences of lengths 1..64 (in a random
+    order) train with ``SequenceBucketingPartitions -> partitions`` through net_train."""
+    rng = np.random.default_rng(4)
+    lengths = rng.permutation(np.arange(1, 65))
+    data = {"Input": [rng.normal(size=(n, 1)).astype(np.float32) for n in lengths],
+            "Output": rng.normal(size=(64, 1)).astype(np.float32)}
+    perm = wlbridge.net_train(
+        SEQ_NET, data, "BatchPermutation", options="BatchSize -> 4, MaxTrainingRounds -> 1, "
+        "RandomSeeding -> 2, TrainingProgressReporting -> None, \"InternalOptions\" -> "
+        f"{{\"SequenceBucketingPartitions\" -> {partitions}}}")
+    return [[int(lengths[i - 1]) for i in batch] for batch in perm]
+
+
+def test_sequence_bucketing_partitions_set_how_sorted_the_batches_are():
+    """§7.2, §7.6: None sorts fully (each batch is 4 consecutive lengths, ascending); with
+    k partitions the sort rank r of 63 (= n - 1) falls in bin ceil(r k / 63) and a batch of 4
+    slots spans at most two neighbouring bins, in random order inside; 1 partition is
+    (almost) unsorted. A loop that ignored the option (always 8 bins) fails each case."""
+    full = _length_batches("None")
+    assert sorted(map(tuple, full)) == [tuple(range(i, i + 4)) for i in range(1, 65, 4)]
+    assert full[0] == [61, 62, 63, 64]  # the longest batch first (§7.2 step 5)
+    for k in (2, 4):
+        batches = _length_batches(str(k))
+        for batch in batches:
+            bins = {-(-r * k // 63) for r in batch}
+            assert max(bins) - min(bins) <= 1, (k, batch)
+        assert any(b != sorted(b) for b in batches)  # not sorted inside a bin
+        assert max(max(b) - min(b) for b in batches) > 63 // 8  # wider than 8 bins allow
+    one = _length_batches("1")
+    assert max(max(b) - min(b) for b in one) > 32  # 63 of 64 examples in one bin

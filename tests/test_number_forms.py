@@ -131,6 +131,18 @@ OPTIONS = [
 ]
 
 
+def test_any_integer_seed_is_a_seed_torch_takes():
+    """RandomSeeding takes any integer (Wolfram does); beyond torch's 64 bits it is hashed to a
+    stable seed instead of failing inside torch.manual_seed."""
+    import torch
+
+    big = resolve("RandomSeeding -> 2^100").random_seed
+    assert big == resolve("RandomSeeding -> 1267650600228229401496703205376").random_seed
+    assert 0 <= big < 2**63 and big != resolve("RandomSeeding -> 2^100 + 1").random_seed
+    torch.manual_seed(big)
+    assert resolve("RandomSeeding -> 2^63").random_seed == 2**63
+
+
 @pytest.mark.parametrize(("text", "attr", "value"), OPTIONS)
 def test_every_numeric_option_takes_every_number_form(text, attr, value):
     config = resolve(text)

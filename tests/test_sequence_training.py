@@ -262,6 +262,43 @@ def test_compile_buckets_trains():
     assert len(losses) == 3 and losses[-1] < losses[0]
 
 
+# No recurrence, so dynamo has no loop to unroll: the cheapest net that still buckets.
+CHEAP_NET = ('NetChain[{EmbeddingLayer[4], SequenceLastLayer[], LinearLayer[2], SoftmaxLayer[]}, '
+             '"Input" -> NetEncoder[{"Characters", "abcdefghijklmnopqrstuvwxyz "}], '
+             '"Output" -> NetDecoder[{"Class", {"no", "yes"}}]]')
+
+
+def test_compile_buckets_option_reaches_the_compiled_graphs(monkeypatch):
+    """The CI form of the test above: ``"CompileBuckets" -> True`` through net_train compiles
+    the bucket's net (dynamo's graphs counted by torch's own counters) and
+    trains to the eager run's losses. torch.compile is given the aot_eager backend, which
+    captures the same graphs without inductor's C++ build, so this runs in seconds."""
+    from torch._dynamo.utils import counters
+
+    import engine.buckets
+
+    real_compile = torch.compile
+    backends = []
+
+    def compile_with_aot_eager(module, **kw):
+        backends.append(kw.get("backend"))
+        return real_compile(module, **{**kw, "backend": "aot_eager"})
+
+    monkeypatch.setattr(engine.buckets.torch, "compile", compile_with_aot_eager)
+    data = _contains_data(16, 5)
+    opts = (f"MaxTrainingRounds -> 3, BatchSize -> 16, RandomSeeding -> 1, {QUIET}, "
+            '"InternalOptions" -> {{"CompileBuckets" -> {on}}}')
+    torch._dynamo.reset()
+    before = counters["stats"]["unique_graphs"]
+    compiled = wlbridge.net_train(CHEAP_NET, data, "All", options=opts.format(on="True"))
+    graphs = counters["stats"]["unique_graphs"] - before
+    eager = wlbridge.net_train(CHEAP_NET, data, "All", options=opts.format(on="False"))
+    assert backends == ["inductor"]  # one bucket (16 examples, one batch): compiled once
+    assert graphs >= 1  # dynamo captured the net
+    assert counters["stats"]["unique_graphs"] - before == graphs  # eager run compiled nothing
+    np.testing.assert_allclose(compiled["BatchLossList"], eager["BatchLossList"], rtol=1e-5)
+
+
 # ---------------------------------------------------------------------------------------------
 # Subnormal floats
 

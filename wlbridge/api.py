@@ -27,9 +27,10 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
     Warnings while it runs (``NetTrain::arrdiv`` on divergence, ...) display as one message
     line each (`wlbridge.notices`); they are still Python warnings to catch or filter.
     """
+    from engine.loop import TrainingWarning
     from wlbridge.notices import warnings_as_messages
 
-    with warnings_as_messages():
+    with warnings_as_messages(always=(TrainingWarning,)):
         return _net_train(net, data, prop, options, opts)
 
 

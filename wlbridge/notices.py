@@ -41,14 +41,22 @@ def _format(message: Any, category: type, filename: str, lineno: int,
 
 
 @contextmanager
-def warnings_as_messages() -> Iterator[None]:
-    """While the block runs, a displayed warning is one message line (on stderr, as before)."""
+def warnings_as_messages(always: tuple[type[Warning], ...] = ()) -> Iterator[None]:
+    """While the block runs, a displayed warning is one message line (on stderr, as before).
+
+    ``always``: categories shown every time they occur, as a message is on every NetTrain
+    call, not once per Python process (the default action); a filter the user set for them
+    still wins, since these come after it.
+    """
     old = warnings.formatwarning
-    warnings.formatwarning = _format
-    try:
-        yield
-    finally:
-        warnings.formatwarning = old
+    with warnings.catch_warnings():
+        for category in always:
+            warnings.simplefilter("always", category, append=True)
+        warnings.formatwarning = _format
+        try:
+            yield
+        finally:
+            warnings.formatwarning = old
 
 
 class MessageWarnings:

@@ -224,10 +224,11 @@ def normalise_random_seeding(v: Any) -> int | None:
     """Automatic/Inherited -> None; an integer -> itself; a string -> a stable integer hash."""
     if is_sym(v, "Automatic", "Inherited") or v is None:
         return None
-    if is_int(v):
+    if is_int(v) and -(2**63) <= v < 2**64:
         return int(v)
-    if isinstance(v, str):
-        return int.from_bytes(hashlib.sha256(v.encode("utf-8")).digest()[:8], "little") >> 1
+    if is_int(v) or isinstance(v, str):  # an integer torch cannot take (2^100) hashes too
+        text = v if isinstance(v, str) else str(int(v))
+        return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little") >> 1
     raise fail("seeding", f"RandomSeeding -> {show(v)} is invalid; the value should be Automatic, "
                "Inherited, an integer or a string.")
 
