@@ -174,3 +174,30 @@ def test_a_lenet_run_in_process_matches_the_engine():
     for p, got in zip(positions, reply["Arrays"], strict=True):
         np.testing.assert_array_equal(got, want[tuple(str(k) for k in p)])
     assert not np.array_equal(reply["Arrays"][0], start[("1", "Weights")])
+
+
+def test_index_inputs_and_boolean_targets_in_process():
+    """A Class encoder on an input arrives as Integer32 indices (the held form's port is
+    Restricted["Integer", n]); a Boolean decoder's targets as 0/1 integers."""
+    import wlbridge.externalevaluate as ee
+
+    structure = ('HoldForm[NetChain[{EmbeddingLayer[3, 5], FlattenLayer[], LinearLayer[{}], '
+                 'ElementwiseLayer[LogisticSigmoid]}, "Input" -> {4, Restricted["Integer", 5]}]]')
+    ports = {"Input": {"Kind": "Class", "Labels": tuple("abcde"), "Dimensions": (4,)},
+             "Output": {"Kind": "Boolean", "Dimensions": ()}}
+    r = np.random.default_rng(6)
+    tokens = r.integers(1, 6, (256, 4)).astype(np.int32)
+    truth = (tokens[:, 0] > 2).astype(np.int32)
+    sid = ee.open_run(structure, [], [], ports, "MaxTrainingRounds -> 30, BatchSize -> 32, LearningRate -> 0.05, "
+                      "TrainingProgressReporting -> None", "RoundLossList")
+    assert isinstance(sid, str), sid
+    ee.add_data(sid, "Training", "Input", tokens, None)
+    ee.add_data(sid, "Training", "Output", truth, None)
+    assert ee.begin(sid) is True
+    while not ee.step(sid, 1.0)["Done"]:
+        pass
+    reply = ee.finish(sid)
+    ee.close(sid)
+    losses = reply["Results"]["RoundLossList"]
+    assert len(losses) == 30 and losses[-1] < 0.6 * losses[0]
+    assert {p[-1] for p in reply["Positions"]} == {"Weights", "Biases"}  # extras, by position

@@ -35,10 +35,10 @@ class Run(TrainingSession):
         self.net: Any = None  # the wlbridge.Net with the kernel's arrays loaded
         self.positions: tuple[Any, ...] = ()
         self.ports: dict[str, Any] = {}
-        self.kinds: dict[str, str] = {}
         self.training_ports: tuple[str, ...] = ()
         self.varying: set[str] = set()
         self.index_ports: set[str] = set()  # integer-valued ports (class or token indices)
+        self.boolean_targets: set[str] = set()  # outputs with a Boolean decoder
         self.config: Any = None
         self.prop: Any = "TrainedNet"
         self.chunks: dict[tuple[str, str], list[np.ndarray]] = {}
@@ -94,8 +94,7 @@ def _build(run: Run, structure: Any, positions: Any, arrays: Any) -> None:
     run.training_ports = tuple(types)
     run.varying = {p for p, t in types.items() if t.varying}
     run.index_ports = {p for p, t in types.items() if t.is_index}
-    run.kinds = {p: str(info.get("Kind", "Tensor")) for p, info in run.ports.items()
-                 if isinstance(info, dict)}
+    run.boolean_targets = {p for p, d in net.spec.decoders.items() if d.kind == "Boolean"}
 
 
 def add_data(sid: str, role: str, port: str, chunk: Any, lengths: Any = None) -> Any:
@@ -200,10 +199,9 @@ def _columns(run: Run, role: str) -> dict[str, Any]:
     for port in run.training_ports:
         chunks = run.chunks[(role, port)]
         flat = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-        kind = run.kinds.get(port)
-        if kind == "Boolean":
+        if port in run.boolean_targets:
             flat = flat.astype(bool)
-        elif kind == "Class" or port in run.index_ports:
+        elif port in run.index_ports:
             flat = flat.astype(np.int64, copy=False)
         else:  # bytes of an image, integers of a tensor: reals, as the kernel's encoder meant
             flat = flat.astype(np.float32, copy=False)
