@@ -148,8 +148,12 @@ def check_kernel_side(answers: list[dict[str, Any]]) -> None:
     keys = [tuple(e.args[0]) for e in log]
     assert [e.args[1] for e in log][0] == "StartOfLoop" and "EndOfLoop" in [e.args[1] for e in log]
     assert keys == sorted(keys) and all(isinstance(t, float) and t >= 0 for t, _ in keys)
-    batches = [info["AbsoluteBatch"] for a in answers for k, info in a["Callbacks"] if k == 1]
-    assert batches == [1, 2, 3, 4, 5, 6]
+    infos = [info for a in answers for k, info in a["Callbacks"] if k == 1]
+    assert [info["AbsoluteBatch"] for info in infos] == [1, 2, 3, 4, 5, 6]
+    # NetTrain's association for the function carries the loss lists so far (§9.11)
+    assert [len(info["BatchLossList"]) for info in infos] == [1, 2, 3, 4, 5, 6]
+    assert infos[-1]["BatchLossList"][-1] == infos[-1]["BatchLoss"]
+    assert all("BatchLossList" not in a["Progress"] for a in answers)
     assert answers[-1]["Progress"]["TotalBatches"] == 6
 
 

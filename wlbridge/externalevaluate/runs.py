@@ -30,7 +30,7 @@ class Run(TrainingSession):
     """A session whose net came as structure + arrays and whose data comes in chunks."""
 
     def __init__(self, sid: str):
-        super().__init__(sid, lambda info: snapshot(info, self.memory))
+        super().__init__(sid, lambda info, callback=False: snapshot(info, self.memory, callback))
         self.memory = False  # ReportMemoryUsage: the snapshot carries the memory sample
         self.net: Any = None  # the wlbridge.Net with the kernel's arrays loaded
         self.positions: tuple[Any, ...] = ()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.errors import EngineError
+from wlbridge.externalevaluate.values import CALLBACK_KEYS
 
 __all__ = ["SNAPSHOT_SECONDS", "TrainingSession", "forget", "get_session", "register",
            "sessions"]
@@ -26,7 +27,7 @@ SNAPSHOT_SECONDS = 0.1
 class TrainingSession:
     """One TorchNetTrain call: the training thread, and what it queued for the kernel."""
 
-    def __init__(self, sid: str, snapshot: Callable[[dict[str, Any]], dict[str, Any]]):
+    def __init__(self, sid: str, snapshot: Callable[..., dict[str, Any]]):
         self.id = sid
         self._snapshot = snapshot
         self._lock = threading.Lock()
@@ -53,10 +54,10 @@ class TrainingSession:
             self._wake.notify_all()
 
     def push_callback(self, index: int, info: dict[str, Any]) -> None:
-        snapshot = self._snapshot(info)
+        snapshot = self._snapshot(info, callback=True)
         with self._wake:
             self.callbacks.append((index, snapshot))
-            self.progress = snapshot
+            self.progress = {k: v for k, v in snapshot.items() if k not in CALLBACK_KEYS}
             self._last_snapshot = time.monotonic()
             self._wake.notify_all()
 
