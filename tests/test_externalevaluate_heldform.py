@@ -135,9 +135,14 @@ def test_a_lenet_run_in_process_matches_the_engine():
     import wlbridge
     import wlbridge.externalevaluate as ee
 
-    structure = ('HoldForm[NetChain[{ConvolutionLayer[4, {5, 5}], ElementwiseLayer[Ramp], '
-                 'PoolingLayer[{2, 2}, {2, 2}], ConvolutionLayer[8, {5, 5}], ElementwiseLayer[Ramp], '
-                 'PoolingLayer[{2, 2}, {2, 2}], FlattenLayer[], LinearLayer[{32}], '
+    # 2-D defaults are written out (isDefaultQ only matches one-element lists), and the
+    # inferred "InputChannels"/"Channels" appear as rules
+    conv = ('ConvolutionLayer[{n}, {{5, 5}}, "Stride" -> {{1, 1}}, "PaddingSize" -> {{{{0, 0}}, '
+            '{{0, 0}}}}, "Dilation" -> {{1, 1}}, "InputChannels" -> {c}]')
+    pool = 'PoolingLayer[{{2, 2}}, {{2, 2}}, "PaddingSize" -> {{{{0, 0}}, {{0, 0}}}}, "Channels" -> {c}]'
+    structure = ('HoldForm[NetChain[{' + conv.format(n=4, c=1) + ', ElementwiseLayer[Ramp], '
+                 + pool.format(c=4) + ', ' + conv.format(n=8, c=4) + ', ElementwiseLayer[Ramp], '
+                 + pool.format(c=8) + ', FlattenLayer[], LinearLayer[{32}], '
                  'ElementwiseLayer[Ramp], LinearLayer[{10}], SoftmaxLayer[]}, "Input" -> {1, 28, 28}]]')
     ports = {"Input": {"Kind": "Image", "Dimensions": (1, 28, 28)},
              "Output": {"Kind": "Class", "Labels": tuple("0123456789")}}
