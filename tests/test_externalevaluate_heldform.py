@@ -206,3 +206,57 @@ def test_index_inputs_and_boolean_targets_in_process():
     losses = reply["Results"]["RoundLossList"]
     assert len(losses) == 30 and losses[-1] < 0.6 * losses[0]
     assert {p[-1] for p in reply["Positions"]} == {"Weights", "Biases"}  # extras, by position
+
+
+#: One 12.0-style held form per supported layer (sizes as lists, non-default 2-D options
+#: written out, inferred sizes as rules) with an input it accepts.
+EVERY_LAYER = [
+    ("LinearLayer[{5}]", "{3}"),
+    ("LinearLayer[{2, 3}, \"Biases\" -> None]", "{3}"),
+    ("ElementwiseLayer[Tanh]", "{3}"),
+    ("ElementwiseLayer[\"SoftPlus\"]", "{3}"),
+    ("SoftmaxLayer[-1]", "{2, 3}"),
+    ("DropoutLayer[0.2]", "{3}"),
+    ("BatchNormalizationLayer[\"Epsilon\" -> 0.01, \"Momentum\" -> 0.8, \"Channels\" -> 2]", "{2, 4, 4}"),
+    ("NormalizationLayer[2 ;; All, \"Same\"]", "{2, 4}"),
+    ("ConvolutionLayer[3, {2, 2}, \"Stride\" -> {2, 2}, \"PaddingSize\" -> {{1, 1}, {1, 1}}, "
+     "\"Dilation\" -> {1, 1}, \"InputChannels\" -> 2]", "{2, 6, 6}"),
+    ("ConvolutionLayer[3, {2}, \"ChannelGroups\" -> 1]", "{2, 8}"),
+    ("PoolingLayer[{3, 3}, {1, 1}, \"Function\" -> Total]", "{2, 6, 6}"),
+    ("FlattenLayer[]", "{2, 3, 4}"),
+    ("FlattenLayer[1]", "{2, 3, 4}"),
+    ("ReshapeLayer[{6, 4}]", "{2, 3, 4}"),
+    ("EmbeddingLayer[4, 9]", "{\"Varying\", Restricted[\"Integer\", 9]}"),
+    ("LongShortTermMemoryLayer[4]", "{\"Varying\", 3}"),
+    ("GatedRecurrentLayer[4]", "{\"Varying\", 3}"),
+    ("BasicRecurrentLayer[4]", "{\"Varying\", 3}"),
+    ("SequenceLastLayer[]", "{\"Varying\", 3}"),
+    ("SequenceMostLayer[]", "{\"Varying\", 3}"),
+    ("SequenceRestLayer[]", "{\"Varying\", 3}"),
+    ("AggregationLayer[Mean, 2]", "{2, 5}"),
+    ("NetMapOperator[LinearLayer[{2}]]", "{\"Varying\", 3}"),
+    ("SummationLayer[]", "{2, 3}"),
+]
+
+
+@pytest.mark.parametrize(("layer", "port"), EVERY_LAYER)
+def test_every_supported_layer_reads_in_its_held_form(layer, port):
+    net = Net(held_net(f'HoldForm[NetChain[{{{layer}}}, "Input" -> {port}]]'))
+    assert net.spec.nodes["1"].kind == layer.split("[")[0]
+    positions = [tuple(int(k) if k.isdigit() else k for k in p) for p in net.arrays()]
+    again = Net(held_net(f'HoldForm[NetChain[{{{layer}}}, "Input" -> {port}]]'))
+    load_arrays(again.module, positions, [a + 1 for a in net.arrays().values()])
+    for p, a in zip(*trained_arrays(again.module, positions), strict=True):
+        np.testing.assert_array_equal(a, net.arrays()[tuple(str(k) for k in p)] + 1)
+
+
+def test_multiport_layers_and_losses_in_a_held_graph():
+    text = ('HoldForm[NetGraph[<|"a" -> LinearLayer[{4}], "b" -> LinearLayer[{4}], '
+            '"cat" -> CatenateLayer[], "sum" -> TotalLayer[], "th" -> ThreadingLayer[Times], '
+            '"loss" -> MeanSquaredLossLayer[]|>, {NetPort["X"] -> "a", NetPort["Y"] -> "b", '
+            '{"a", "b"} -> "cat", {"a", "b"} -> "sum", {"a", "b"} -> "th", "sum" -> NetPort["loss", "Input"], '
+            '"th" -> NetPort["loss", "Target"]}, "X" -> {3}, "Y" -> {2}]]')
+    net = Net(held_net(text))
+    assert {p[0] for p in net.arrays()} == {"a", "b"}
+    assert {k: t.dims for k, t in net.output_types.items()} == {"Output": (8,), "Loss": ()}
+    assert {k: t.dims for k, t in net.input_types.items()} == {"X": (3,), "Y": (2,)}
