@@ -199,6 +199,10 @@ def test_index_inputs_and_boolean_targets_in_process():
     ee.add_data(sid, "Training", "Input", tokens, None)
     ee.add_data(sid, "Training", "Output", truth, None)
     assert ee.begin(sid) is True
+    late = ee.add_data(sid, "Training", "Input", tokens, None)
+    assert late.args[1]["Message"] == ("NetTrain::interr: this run has begun: data must all be "
+                                       "sent before begin.")
+    assert ee.begin(sid).args[1]["Tag"] == "interr"
     while not ee.step(sid, 1.0)["Done"]:
         pass
     reply = ee.finish(sid)

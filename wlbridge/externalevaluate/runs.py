@@ -102,6 +102,8 @@ def add_data(sid: str, role: str, port: str, chunk: Any, lengths: Any = None) ->
     the number of examples received so far for them, or a ``Failure``."""
     try:
         run = _run(sid)
+        if run.thread is not None:
+            raise _err("interr", "this run has begun: data must all be sent before begin.")
         key = (_role(role), _port(run, port))
         arr = np.array(chunk)  # a copy, writable
         if arr.dtype == object or arr.ndim == 0:
