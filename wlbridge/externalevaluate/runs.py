@@ -44,11 +44,6 @@ class Run(TrainingSession):
         self.chunks: dict[tuple[str, str], list[np.ndarray]] = {}
         self.lengths: dict[tuple[str, str], list[np.ndarray]] = {}
         self.counts: dict[tuple[str, str], int] = {}
-        self.latest_info: Any = None
-
-    def watch(self, info: dict[str, Any]) -> str | None:
-        self.latest_info = info  # net_arrays forces its "Net" only when the kernel asks
-        return super().watch(info)
 
 
 def _err(tag: str, text: str) -> EngineError:
