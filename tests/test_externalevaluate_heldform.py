@@ -135,9 +135,14 @@ def test_a_lenet_run_in_process_matches_the_engine():
     import wlbridge
     import wlbridge.externalevaluate as ee
 
-    structure = ('HoldForm[NetChain[{ConvolutionLayer[4, {5, 5}], ElementwiseLayer[Ramp], '
-                 'PoolingLayer[{2, 2}, {2, 2}], ConvolutionLayer[8, {5, 5}], ElementwiseLayer[Ramp], '
-                 'PoolingLayer[{2, 2}, {2, 2}], FlattenLayer[], LinearLayer[{32}], '
+    # 2-D defaults are written out (isDefaultQ only matches one-element lists), and the
+    # inferred "InputChannels"/"Channels" appear as rules
+    conv = ('ConvolutionLayer[{n}, {{5, 5}}, "Stride" -> {{1, 1}}, "PaddingSize" -> {{{{0, 0}}, '
+            '{{0, 0}}}}, "Dilation" -> {{1, 1}}, "InputChannels" -> {c}]')
+    pool = 'PoolingLayer[{{2, 2}}, {{2, 2}}, "PaddingSize" -> {{{{0, 0}}, {{0, 0}}}}, "Channels" -> {c}]'
+    structure = ('HoldForm[NetChain[{' + conv.format(n=4, c=1) + ', ElementwiseLayer[Ramp], '
+                 + pool.format(c=4) + ', ' + conv.format(n=8, c=4) + ', ElementwiseLayer[Ramp], '
+                 + pool.format(c=8) + ', FlattenLayer[], LinearLayer[{32}], '
                  'ElementwiseLayer[Ramp], LinearLayer[{10}], SoftmaxLayer[]}, "Input" -> {1, 28, 28}]]')
     ports = {"Input": {"Kind": "Image", "Dimensions": (1, 28, 28)},
              "Output": {"Kind": "Class", "Labels": tuple("0123456789")}}
@@ -174,3 +179,88 @@ def test_a_lenet_run_in_process_matches_the_engine():
     for p, got in zip(positions, reply["Arrays"], strict=True):
         np.testing.assert_array_equal(got, want[tuple(str(k) for k in p)])
     assert not np.array_equal(reply["Arrays"][0], start[("1", "Weights")])
+
+
+def test_index_inputs_and_boolean_targets_in_process():
+    """A Class encoder on an input arrives as Integer32 indices (the held form's port is
+    Restricted["Integer", n]); a Boolean decoder's targets as 0/1 integers."""
+    import wlbridge.externalevaluate as ee
+
+    structure = ('HoldForm[NetChain[{EmbeddingLayer[3, 5], FlattenLayer[], LinearLayer[{}], '
+                 'ElementwiseLayer[LogisticSigmoid]}, "Input" -> {4, Restricted["Integer", 5]}]]')
+    ports = {"Input": {"Kind": "Class", "Labels": tuple("abcde"), "Dimensions": (4,)},
+             "Output": {"Kind": "Boolean", "Dimensions": ()}}
+    r = np.random.default_rng(6)
+    tokens = r.integers(1, 6, (256, 4)).astype(np.int32)
+    truth = (tokens[:, 0] > 2).astype(np.int32)
+    sid = ee.open_run(structure, [], [], ports, "MaxTrainingRounds -> 30, BatchSize -> 32, LearningRate -> 0.05, "
+                      "TrainingProgressReporting -> None", "RoundLossList")
+    assert isinstance(sid, str), sid
+    ee.add_data(sid, "Training", "Input", tokens, None)
+    ee.add_data(sid, "Training", "Output", truth, None)
+    assert ee.begin(sid) is True
+    late = ee.add_data(sid, "Training", "Input", tokens, None)
+    assert late.args[1]["Message"] == ("NetTrain::interr: this run has begun: data must all be "
+                                       "sent before begin.")
+    assert ee.begin(sid).args[1]["Tag"] == "interr"
+    while not ee.step(sid, 1.0)["Done"]:
+        pass
+    reply = ee.finish(sid)
+    ee.close(sid)
+    losses = reply["Results"]["RoundLossList"]
+    assert len(losses) == 30 and losses[-1] < 0.6 * losses[0]
+    assert {p[-1] for p in reply["Positions"]} == {"Weights", "Biases"}  # extras, by position
+
+
+#: One 12.0-style held form per supported layer (sizes as lists, non-default 2-D options
+#: written out, inferred sizes as rules) with an input it accepts.
+EVERY_LAYER = [
+    ("LinearLayer[{5}]", "{3}"),
+    ("LinearLayer[{2, 3}, \"Biases\" -> None]", "{3}"),
+    ("ElementwiseLayer[Tanh]", "{3}"),
+    ("ElementwiseLayer[\"SoftPlus\"]", "{3}"),
+    ("SoftmaxLayer[-1]", "{2, 3}"),
+    ("DropoutLayer[0.2]", "{3}"),
+    ("BatchNormalizationLayer[\"Epsilon\" -> 0.01, \"Momentum\" -> 0.8, \"Channels\" -> 2]", "{2, 4, 4}"),
+    ("NormalizationLayer[2 ;; All, \"Same\"]", "{2, 4}"),
+    ("ConvolutionLayer[3, {2, 2}, \"Stride\" -> {2, 2}, \"PaddingSize\" -> {{1, 1}, {1, 1}}, "
+     "\"Dilation\" -> {1, 1}, \"InputChannels\" -> 2]", "{2, 6, 6}"),
+    ("ConvolutionLayer[3, {2}, \"ChannelGroups\" -> 1]", "{2, 8}"),
+    ("PoolingLayer[{3, 3}, {1, 1}, \"Function\" -> Total]", "{2, 6, 6}"),
+    ("FlattenLayer[]", "{2, 3, 4}"),
+    ("FlattenLayer[1]", "{2, 3, 4}"),
+    ("ReshapeLayer[{6, 4}]", "{2, 3, 4}"),
+    ("EmbeddingLayer[4, 9]", "{\"Varying\", Restricted[\"Integer\", 9]}"),
+    ("LongShortTermMemoryLayer[4]", "{\"Varying\", 3}"),
+    ("GatedRecurrentLayer[4]", "{\"Varying\", 3}"),
+    ("BasicRecurrentLayer[4]", "{\"Varying\", 3}"),
+    ("SequenceLastLayer[]", "{\"Varying\", 3}"),
+    ("SequenceMostLayer[]", "{\"Varying\", 3}"),
+    ("SequenceRestLayer[]", "{\"Varying\", 3}"),
+    ("AggregationLayer[Mean, 2]", "{2, 5}"),
+    ("NetMapOperator[LinearLayer[{2}]]", "{\"Varying\", 3}"),
+    ("SummationLayer[]", "{2, 3}"),
+]
+
+
+@pytest.mark.parametrize(("layer", "port"), EVERY_LAYER)
+def test_every_supported_layer_reads_in_its_held_form(layer, port):
+    net = Net(held_net(f'HoldForm[NetChain[{{{layer}}}, "Input" -> {port}]]'))
+    assert net.spec.nodes["1"].kind == layer.split("[")[0]
+    positions = [tuple(int(k) if k.isdigit() else k for k in p) for p in net.arrays()]
+    again = Net(held_net(f'HoldForm[NetChain[{{{layer}}}, "Input" -> {port}]]'))
+    load_arrays(again.module, positions, [a + 1 for a in net.arrays().values()])
+    for p, a in zip(*trained_arrays(again.module, positions), strict=True):
+        np.testing.assert_array_equal(a, net.arrays()[tuple(str(k) for k in p)] + 1)
+
+
+def test_multiport_layers_and_losses_in_a_held_graph():
+    text = ('HoldForm[NetGraph[<|"a" -> LinearLayer[{4}], "b" -> LinearLayer[{4}], '
+            '"cat" -> CatenateLayer[], "sum" -> TotalLayer[], "th" -> ThreadingLayer[Times], '
+            '"loss" -> MeanSquaredLossLayer[]|>, {NetPort["X"] -> "a", NetPort["Y"] -> "b", '
+            '{"a", "b"} -> "cat", {"a", "b"} -> "sum", {"a", "b"} -> "th", "sum" -> NetPort["loss", "Input"], '
+            '"th" -> NetPort["loss", "Target"]}, "X" -> {3}, "Y" -> {2}]]')
+    net = Net(held_net(text))
+    assert {p[0] for p in net.arrays()} == {"a", "b"}
+    assert {k: t.dims for k, t in net.output_types.items()} == {"Output": (8,), "Loss": ()}
+    assert {k: t.dims for k, t in net.input_types.items()} == {"X": (3,), "Y": (2,)}

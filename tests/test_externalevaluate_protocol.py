@@ -148,8 +148,12 @@ def check_kernel_side(answers: list[dict[str, Any]]) -> None:
     keys = [tuple(e.args[0]) for e in log]
     assert [e.args[1] for e in log][0] == "StartOfLoop" and "EndOfLoop" in [e.args[1] for e in log]
     assert keys == sorted(keys) and all(isinstance(t, float) and t >= 0 for t, _ in keys)
-    batches = [info["AbsoluteBatch"] for a in answers for k, info in a["Callbacks"] if k == 1]
-    assert batches == [1, 2, 3, 4, 5, 6]
+    infos = [info for a in answers for k, info in a["Callbacks"] if k == 1]
+    assert [info["AbsoluteBatch"] for info in infos] == [1, 2, 3, 4, 5, 6]
+    # NetTrain's association for the function carries the loss lists so far (§9.11)
+    assert [len(info["BatchLossList"]) for info in infos] == [1, 2, 3, 4, 5, 6]
+    assert infos[-1]["BatchLossList"][-1] == infos[-1]["BatchLoss"]
+    assert all("BatchLossList" not in a["Progress"] for a in answers)
     assert answers[-1]["Progress"]["TotalBatches"] == 6
 
 
@@ -239,6 +243,39 @@ def test_stop_and_net_arrays_mid_training(ee):
     reply = ee.call(EE + "finish", sid, "All")
     assert reply["Results"]["ReasonTrainingStopped"] == "ManualStop"
     assert 3 <= reply["Results"]["TotalBatches"] < 100000 * 10
+    ee.call(EE + "close", sid)
+
+
+def test_kernel_functions_run_synchronously_and_can_stop_training(ee):
+    """NetTrain calls TrainingProgressFunction synchronously: training waits while the kernel
+    runs its function, so a "StopTraining" from the third call (sent as stop) ends training
+    after exactly 3 batches, and no call runs ahead of the kernel. The last Progress shows
+    the end."""
+    positions, arrays = mlp_arrays()
+    options = ('MaxTrainingRounds -> 100, BatchSize -> 100, TrainingProgressFunction -> '
+               '{KernelFunction[1], "Interval" -> Quantity[1, "Batches"]}')
+    sid = ee.call(EE + "open_run", mlp_structure(), positions, arrays, PORTS, options, "All")
+    ee.call(EE + "add_data", sid, "Training", "Input", IMAGES[:500], None)
+    ee.call(EE + "add_data", sid, "Training", "Output", DIGITS[:500], None)
+    assert ee.call(EE + "begin", sid) is True
+    seen: list[int] = []
+    deadline = time.monotonic() + 60
+    while 3 not in seen:
+        answer = ee.call(EE + "step", sid, 0.2)
+        seen += [info["AbsoluteBatch"] for _, info in answer["Callbacks"]]
+        assert time.monotonic() < deadline and not answer["Done"]
+    assert seen == [1, 2, 3]  # one call per step at most: none ran ahead
+    # the kernel "runs the function" (using #Net): training does not move meanwhile
+    before = ee.call(EE + "net_arrays", sid)
+    time.sleep(0.3)
+    after = ee.call(EE + "net_arrays", sid)
+    for a, b in zip(before[1], after[1], strict=True):
+        np.testing.assert_array_equal(a.array, b.array)
+    assert ee.call(EE + "stop", sid, False) is True  # the function returned "StopTraining"
+    answers = run_to_end(ee, sid, 30)
+    assert answers[-1]["Progress"]["AbsoluteBatch"] == 3
+    results = ee.call(EE + "finish", sid, "All")["Results"]
+    assert results["TotalBatches"] == 3 and results["ReasonTrainingStopped"] == "ManualStop"
     ee.call(EE + "close", sid)
 
 

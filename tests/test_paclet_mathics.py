@@ -1,18 +1,42 @@
 """The TorchNetTrain paclet run end to end under Mathics3 with the wlharness ExternalEvaluate shim
-(wlharness README §5, §6.3): the kernel starts wlbridge in a real ZMQ ExternalEvaluate Python
-session, polls training in slices and applies kernel-side loggers itself (DESIGN rule 5)."""
+(wlharness README §5, §6.3) and a STAND-IN of the NeuralNetworks functions it uses
+(tests/neuralnetworks_standin.wl): the kernel initialises the user's evaluated net, sends its held
+constructor and position-keyed Real32 arrays (DESIGN rule 6; wl-nets.md §3, §7), encodes the
+data with the net's own coders into NumericArray chunks, polls training in slices, applies
+kernel-side loggers and functions (rule 5), and puts the trained arrays back with NetReplacePart.
+
+What the stand-in does NOT do as the real kernel does (so these tests cannot check it):
+- it knows only NetChain (list or association), LinearLayer, ElementwiseLayer (and bare
+  Ramp/Tanh/LogisticSigmoid), SoftmaxLayer, DropoutLayer; no NetGraph, operators, shared arrays;
+- its internal association keeps fewer hidden "$" parameters than 12.x-14.x, and no LengthVar
+  or IndexIntegerT types inside nets;
+- NetInitialize draws uniform weights (the real one: Xavier), ignores Method and RandomSeeding;
+- only the "Class" coder applies; "Image", "Boolean", "Characters"... construct but cannot encode,
+  so the Image path of examples/lenet_mnist.wl is checked only in a real kernel
+  (test_paclet_wolframscript.py);
+- Information answers only "InputForm", "ArraysPositionList", "ArraysList", "InputPortNames",
+  "OutputPortNames"; NetReplacePart takes only "Input" -> shape and {position -> array};
+- nets do not evaluate on inputs (Mathics3's Dot is far too slow), so the trained net is checked
+  here by running its arrays through the same MLP in numpy;
+- Mathics3 itself: no multi-series ListPlot (the paclet draws plots from primitives), no box
+  forms (no summary box), no front end ($FrontEnd is not a FrontEndObject: the print table runs).
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import shared_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PACLET = ROOT / "wl_package" / "TorchNetTrain" / "Kernel" / "TorchNetTrain.wl"
+STANDIN = ROOT / "tests" / "neuralnetworks_standin.wl"
 
 SHARED = shared_dir()
 if SHARED is None:
@@ -20,72 +44,224 @@ if SHARED is None:
 os.environ.setdefault("MATHICS_CHARACTER_ENCODING", "ASCII")  # before mathics is imported
 pytest.importorskip("mathics")
 pytest.importorskip("zmq")
+sklearn_datasets = pytest.importorskip("sklearn.datasets")
 sys.path.insert(0, str(SHARED / "tools" / "wlharness"))
 
 from pymathics.ee_shim import close_all_sessions, mathics_to_py  # noqa: E402
 from pymathics.ee_shim.harness import ev, make_session  # noqa: E402
 
-DATA = "{" + ", ".join(f"{{{i / 8}, {1 - i / 8}}} -> {{{2 * i / 8 - 1}}}" for i in range(16)) + "}"
+MLP = ('NetChain[{LinearLayer[32], Ramp, LinearLayer[10], SoftmaxLayer[]}, '
+       '"Output" -> NetDecoder[{"Class", Range[0, 9]}]]')
+N_DIGITS = 240  # Mathics3 moves about 10^4 numbers a second through evaluation: keep data small
+SMALL = 'NetChain[{LinearLayer[3], Tanh, LinearLayer[1]}, "Input" -> 2]'
+SMALL_DATA = "{" + ", ".join(f"{{{i / 8}, {1 - i / 8}}} -> {{{2 * i / 8 - 1}}}"
+                             for i in range(16)) + "}"
+
+
+def _digits(n: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    d = sklearn_datasets.load_digits()
+    x = (d.data[offset:offset + n] / 16.0).round(3)
+    return x, d.target[offset:offset + n]
+
+
+def _wl_rows(x: np.ndarray) -> str:
+    return "{" + ", ".join("{" + ", ".join(repr(float(v)) for v in row) + "}" for row in x) + "}"
+
+
+def _wl_ints(y: np.ndarray) -> str:
+    return "{" + ", ".join(str(int(v)) for v in y) + "}"
+
+
+def _messages(out: list[str]) -> list[str]:
+    return [o for o in out if "::" in o]
+
+
+def _accuracy(arrays: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> float:
+    """The trained MLP run in numpy from the arrays the returned net holds, in
+    ArraysPositionList order {1 Weights, 1 Biases, 3 Weights, 3 Biases}."""
+    w1, b1, w2, b2 = (np.asarray(a, dtype=np.float64) for a in arrays)
+    h = np.maximum(x @ w1.T + b1, 0.0)
+    return float(((h @ w2.T + b2).argmax(axis=1) == y).mean())
 
 
 @pytest.fixture(scope="module")
 def kernel():
-    # The Python subprocess the shim starts must import wlbridge and keep to one thread.
+    # The Python subprocess the shim starts must import this checkout and keep to one thread.
     os.environ["OMP_NUM_THREADS"] = "1"
     s = make_session()
-    r, out = ev(s, f'Get["{PACLET}"]')
-    assert out == [], out
+    for path in (STANDIN, PACLET):
+        _, out = ev(s, f'Get["{path}"]')
+        assert out == [], out
     r, _ = ev(s, "TorchNetTrain`$TorchNetTrainPythonPath")
     assert Path(r.value) == ROOT  # derived from the paclet's own location
+    x, y = _digits(N_DIGITS)
+    _, out = ev(s, f"xs = {_wl_rows(x)}; ys = {_wl_ints(y)}; "
+                   "rules = MapThread[Rule, {xs, ys}];")
+    assert out == [], out
     yield s
     ev(s, "TorchNetTrainClose[]")
     close_all_sessions()
 
 
-def test_train_with_kernel_sinks_and_function(kernel):
-    """One call exercises the whole protocol: the Bag logger and the Print logger (True) are
-    filled by the kernel from step's queue, the Wolfram TrainingProgressFunction runs in the
-    kernel once per round, and "All" comes back as the results association."""
+def test_standin_nets_take_the_internal_form(kernel):
+    """The stand-in is faithful where the old paclet broke: an evaluated net's InputForm is the
+    internal association (so it must never be sent as text), while Information[net0,
+    "InputForm"] is the held constructor with sizes as lists and Ramp as ElementwiseLayer."""
+    text, _ = ev(kernel, f"ToString[{MLP}, InputForm]")
+    assert text.value.startswith('NetChain[<|"Type" -> "Chain", "Nodes" -> <|"1" -> <|')
+    r, out = ev(kernel, "held = Information[NetInitialize[NetReplacePart["
+                        f'{MLP}, "Input" -> 64]], "InputForm"]; {{Head[held], '
+                        "ToString[held, InputForm]}")
+    assert out == [], out
+    head, text = mathics_to_py(r)
+    assert str(head).endswith("HoldForm")
+    assert text == ("NetChain[{LinearLayer[{32}], ElementwiseLayer[Ramp], LinearLayer[{10}], "
+                    'SoftmaxLayer[]}, "Input" -> 64]')
+
+
+def test_mlp_on_digits_given_as_rules(kernel):
+    """Rules in -> label: the input shape is set from the data (the net had none), class labels
+    go as indices of the decoder's labels, and the net comes back through NetReplacePart: the
+    user's decoder intact, its arrays trained (they classify the training digits in numpy).
+    Without a front end the progress is the print table, its last row from the results."""
+    t0 = time.monotonic()
+    code = (f"net = {MLP}; "
+            "trained = TorchNetTrain[net, rules, MaxTrainingRounds -> 15, BatchSize -> 32, "
+            'RandomSeeding -> 1]; '
+            '{Head[trained], NetExtract[trained, "Output"], NetExtract[trained, "Input"], '
+            'Information[trained, "ArraysPositionList"]}')
+    r, out = ev(kernel, code)
+    assert _messages(out) == [], out
+    header = next(o for o in out if "round loss" in o)
+    assert header.split()[:3] == ["%", "round", "batch"]
+    assert out[-1].split()[:3] == ["100%", "15", "8"], out  # 240 / 32 -> 8 batches a round
+    head, decoder, shape, positions = mathics_to_py(r)
+    assert str(head).endswith("NetChain")
+    assert str(decoder.head).endswith("NetDecoder") and decoder.args[0] == "Class"
+    assert decoder.args[1]["Labels"] == list(range(10))
+    assert shape == 64
+    assert positions == [[1, "Weights"], [1, "Biases"], [3, "Weights"], [3, "Biases"]]
+    arrays = mathics_to_py(ev(kernel, 'Information[trained, "ArraysList"]')[0])
+    assert [a.dtype for a in arrays] == [np.float32] * 4
+    assert [a.shape for a in arrays] == [(32, 64), (32,), (10, 32), (10,)]
+    x, y = _digits(N_DIGITS)
+    assert _accuracy(arrays, x, y) > 0.85
+    assert time.monotonic() - t0 < 30
+
+
+def test_all_from_an_association_with_validation_gives_the_results_object(kernel):
+    """An association of columns, explicit ValidationSet data (sent as "Validation" chunks),
+    and All: a TorchNetTrainResults answering NetTrain's properties, its TrainedNet the user's
+    net, and the two plots drawn in WL, the loss plot with its quartile band."""
+    code = (f"net = NetReplacePart[{MLP}, \"Input\" -> 64]; "
+            'res = TorchNetTrain[net, <|"Input" -> xs[[;; 200]], "Output" -> ys[[;; 200]]|>, All, '
+            "ValidationSet -> rules[[201 ;;]], MaxTrainingRounds -> 4, BatchSize -> 40, "
+            'TrainingProgressReporting -> None, "InternalOptions" -> {"PlotLossQuartiles" -> True}]; '
+            '{Head[res], res["TotalRounds"], res["BatchesPerRound"], res["ReasonTrainingStopped"], '
+            'Length[res["BatchLossList"]], Length[res["RoundLossList"]], '
+            'Length[res["ValidationLossList"]], res["ValidationExamples"], '
+            'NetExtract[res["TrainedNet"], "Output"][[2]]["Labels"]}')
+    r, out = ev(kernel, code)
+    assert _messages(out) == [], out
+    head, rounds, bpr, reason, nb, nr, nv, nval, labels = mathics_to_py(r)
+    assert str(head).endswith("TorchNetTrainResults")
+    assert (rounds, bpr, reason) == (4, 5, "MaxTrainingRounds")
+    assert (nb, nr, nv, nval) == (20, 4, 4, 40)
+    assert labels == list(range(10))
+    props = mathics_to_py(ev(kernel, 'res["Properties"]')[0])
+    for p in ("TrainedNet", "BatchLossList", "RoundLossList", "ValidationLossList",
+              "LossEvolutionPlot", "ErrorRateEvolutionPlot", "TotalTrainingTime"):
+        assert p in props
+    assert "PlotLossQuartiles" not in props
+    assert mathics_to_py(ev(kernel, 'res[{"TotalBatches", "BatchSize"}]')[0]) == [20, 40]
+    # LossEvolutionPlot: batch, round and validation lines (log10 of the losses) and the band
+    r, out = ev(kernel, 'p = res["LossEvolutionPlot"]; {Head[p], Head[First[p]], '
+                        'Length[Cases[p, _Line, Infinity]], Length[Cases[p, _Polygon, Infinity]], '
+                        'Cases[p, Line[pts_] :> Length[pts], Infinity], '
+                        'Cases[p, Line[pts_] :> pts, Infinity][[2]]}')
+    assert _messages(out) == [], out
+    head, inner, lines, polygons, lengths, round_pts = mathics_to_py(r)
+    assert str(head).endswith("Legended") and str(inner).endswith("Graphics")
+    assert (lines, polygons, lengths) == (3, 1, [20, 4, 4])
+    round_losses = mathics_to_py(ev(kernel, 'res["RoundLossList"]')[0])
+    assert [p[0] for p in round_pts] == [1, 2, 3, 4]
+    assert [p[1] for p in round_pts] == pytest.approx(np.log10(round_losses).tolist())
+    r, _ = ev(kernel, 'Cases[res["ErrorRateEvolutionPlot"], Line[pts_] :> Length[pts], Infinity]')
+    assert mathics_to_py(r)[-2:] == [4, 4]  # round and validation error rates
+
+
+def test_kernel_sinks_and_a_function_that_uses_the_net(kernel):
+    """The Bag and Print loggers are filled by the kernel from step's queue; a Wolfram
+    TrainingProgressFunction runs in the kernel once per round and, because it reads #Net, gets
+    the user's net with the arrays of that moment (net_arrays), plus the loss lists."""
     code = (
-        'bag = Internal`Bag[]; rounds = Internal`Bag[]; '
-        'res = TorchNetTrain[NetChain[{LinearLayer[3], Tanh, LinearLayer[1]}, "Input" -> 2], '
-        f'{DATA}, "All", MaxTrainingRounds -> 2, BatchSize -> 8, '
-        'TrainingProgressFunction -> {Function[info, Internal`StuffBag[rounds, info["Round"]]], '
-        '"Interval" -> 1}, '
+        'bag = Internal`Bag[]; seen = Internal`Bag[]; '
+        f'res = TorchNetTrain[{SMALL}, {SMALL_DATA}, "All", MaxTrainingRounds -> 2, BatchSize -> 8, '
+        'TrainingProgressFunction -> {Function[info, Internal`StuffBag[seen, {info["Round"], '
+        'Head[info["Net"]], Information[info["Net"], "ArraysPositionList"], '
+        'ListQ[info["BatchLossList"]]}]], "Interval" -> 1}, '
         '"InternalOptions" -> {"PlanLogging" -> bag, "CoreLoopLogging" -> True}]')
     _, out = ev(kernel, code)
-    assert not [o for o in out if "::" in o], out
-    # True (Print): the bare CoreLoop values were printed by the kernel
-    assert "StartOfLoop" in out and "EndOfLoop" in out
+    assert _messages(out) == [], out
+    assert "StartOfLoop" in out and "EndOfLoop" in out  # True (Print) ran in the kernel
     plan = mathics_to_py(ev(kernel, "Internal`BagPart[bag, All]")[0])
     assert plan and all(getattr(e.head, "name", "") == "Rule" for e in plan)
-    assert mathics_to_py(ev(kernel, "Internal`BagPart[rounds, All]")[0]) == [1, 2]
-    assert mathics_to_py(ev(kernel, 'res["ReasonTrainingStopped"]')[0]) == "MaxTrainingRounds"
+    seen = mathics_to_py(ev(kernel, "Internal`BagPart[seen, All]")[0])
+    assert [s[0] for s in seen] == [1, 2]
+    assert all(str(s[1]).endswith("NetChain") and s[3] is True for s in seen)
+    assert seen[0][2] == [[1, "Weights"], [1, "Biases"], [3, "Weights"], [3, "Biases"]]
     assert mathics_to_py(ev(kernel, 'res["TotalBatches"]')[0]) == 4
-    head, _ = ev(kernel, 'Head[res["TrainedNet"]]')
-    assert str(head).endswith("NetChain")
-    weights, _ = ev(kernel, 'NumericArrayQ[res["TrainedNet"][[1, 1, 2, 2]]]')
-    assert str(weights).endswith("True")
 
 
-def test_bad_option_gives_a_message_and_failure(kernel):
-    """A wrong option comes back as NetTrain's message, issued by the kernel, and a Failure."""
-    r, out = ev(kernel, f'TorchNetTrain[NetChain[{{LinearLayer[1]}}, "Input" -> 2], {DATA}, '
+def test_bad_option_gives_one_message_and_a_failure(kernel):
+    """A wrong option comes back from open_run (before any data moves) as NetTrain's message,
+    issued by the kernel, and a Failure."""
+    r, out = ev(kernel, f'TorchNetTrain[{SMALL}, {SMALL_DATA}, '
                         '"InternalOptions" -> {"NoSuchOption" -> 1}]')
-    assert any("NetTrain::badintopt" in o for o in out), out
+    msgs = _messages(out)
+    assert len(msgs) == 1 and "NetTrain::badintopt" in msgs[0], out
     assert str(r.get_head()).endswith("Failure")
+
+
+def test_bad_data_and_an_unknown_label_are_refused_in_the_kernel(kernel):
+    r, out = ev(kernel, f'TorchNetTrain[{SMALL}, "not data"]')
+    assert [m.split(":")[0] for m in _messages(out)] == ["TorchNetTrain"], out
+    assert "TorchNetTrain::data" in _messages(out)[0]
+    assert str(r).endswith("$Failed")
+    r, out = ev(kernel, f'TorchNetTrain[{MLP}, {{xs[[1]] -> 3, xs[[2]] -> 12}}]')
+    assert any("TorchNetTrain::encode" in m and "Output" in m for m in _messages(out)), out
+    r, out = ev(kernel, f'TorchNetTrain[{MLP}, <|"Input" -> xs[[;;2]], "Label" -> {{1, 2}}|>]')
+    assert any("TorchNetTrain::port" in m and "Label" in m for m in _messages(out)), out
 
 
 def test_abort_returns_the_net_trained_so_far(kernel):
     """Abort[] in the kernel (here from a TrainingProgressFunction) is caught by the paclet,
     which stops Python's loop and returns the results so far, reason "Aborted", as NetTrain's
-    first abort does (nettrain-loop.md; engine/loop.py)."""
-    r, out = ev(kernel, 'res = TorchNetTrain[NetChain[{LinearLayer[1]}, "Input" -> 2], '
-                        f'{DATA}, "All", MaxTrainingRounds -> 100000, BatchSize -> 8, '
-                        'TrainingProgressFunction -> {Function[info, Abort[]], "Interval" -> 1}]; '
+    first abort does (nettrain-loop.md)."""
+    r, out = ev(kernel, f'res = TorchNetTrain[{SMALL}, {SMALL_DATA}, "All", '
+                        'MaxTrainingRounds -> 100000, BatchSize -> 8, '
+                        'TrainingProgressFunction -> {Function[info, Abort[]], "Interval" -> 1}, '
+                        'TrainingProgressReporting -> None]; '
                         '{res["ReasonTrainingStopped"], res["TotalBatches"], Head[res["TrainedNet"]]}')
-    assert not [o for o in out if "::" in o], out
+    assert _messages(out) == [], out
     reason, batches, head = mathics_to_py(r)
     assert reason == "Aborted"
     assert 2 <= batches < 1000
     assert str(head).endswith("NetChain")
+
+
+def test_an_evaluator_without_torch_is_named_at_once(kernel, tmp_path):
+    """"Evaluator" -> a Python that cannot import torch: one message naming it, before any net
+    or data is sent (the check runs right after the session starts)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None\n")
+    wrapper = tmp_path / "python-without-torch"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{site}:$PYTHONPATH" exec "{sys.executable}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    r, out = ev(kernel, f'TorchNetTrain[{SMALL}, {SMALL_DATA}, "Evaluator" -> "{wrapper}"]')
+    msgs = _messages(out)
+    assert len(msgs) == 1 and "TorchNetTrain::nomodule" in msgs[0] and "torch" in msgs[0], out
+    assert str(r).endswith("$Failed")
+    r, out = ev(kernel, f'TorchNetTrain[{SMALL}, {SMALL_DATA}, "Evaluator" -> 42]')
+    assert any("TorchNetTrain::evaluator" in m for m in _messages(out)), out

@@ -35,7 +35,7 @@ def stop(session_id: str, abort: bool = False) -> bool:
         session = get_session(session_id)
     except EngineError:
         return False
-    session.stop_request = "AbortTraining" if abort else "StopTraining"
+    session.request_stop("AbortTraining" if abort else "StopTraining")
     return not session.done.is_set()
 
 
@@ -66,6 +66,7 @@ def finish(session_id: str, prop: Any = None, timeout: float | None = None) -> A
         session = get_session(session_id)
     except EngineError as exc:
         return failure(exc)
+    session.release()  # no more steps will come: kernel callbacks must not wait for one
     if not session.done.wait(timeout):
         return failure(EngineError("timeout", f"training did not end within {timeout} s; call "
                                    "stop first or finish again.", "TorchNetTrain"))
@@ -111,7 +112,7 @@ def close(session_id: str) -> bool:
     except EngineError:
         return False
     if session.thread is not None and not session.done.is_set():
-        session.stop_request = "AbortTraining"
+        session.request_stop("AbortTraining")
         session.done.wait(30)
     forget(session_id)
     return True

@@ -30,25 +30,20 @@ class Run(TrainingSession):
     """A session whose net came as structure + arrays and whose data comes in chunks."""
 
     def __init__(self, sid: str):
-        super().__init__(sid, lambda info: snapshot(info, self.memory))
+        super().__init__(sid, lambda info, callback=False: snapshot(info, self.memory, callback))
         self.memory = False  # ReportMemoryUsage: the snapshot carries the memory sample
         self.net: Any = None  # the wlbridge.Net with the kernel's arrays loaded
         self.positions: tuple[Any, ...] = ()
         self.ports: dict[str, Any] = {}
-        self.kinds: dict[str, str] = {}
         self.training_ports: tuple[str, ...] = ()
         self.varying: set[str] = set()
         self.index_ports: set[str] = set()  # integer-valued ports (class or token indices)
+        self.boolean_targets: set[str] = set()  # outputs with a Boolean decoder
         self.config: Any = None
         self.prop: Any = "TrainedNet"
         self.chunks: dict[tuple[str, str], list[np.ndarray]] = {}
         self.lengths: dict[tuple[str, str], list[np.ndarray]] = {}
         self.counts: dict[tuple[str, str], int] = {}
-        self.latest_info: Any = None
-
-    def watch(self, info: dict[str, Any]) -> str | None:
-        self.latest_info = info  # net_arrays forces its "Net" only when the kernel asks
-        return super().watch(info)
 
 
 def _err(tag: str, text: str) -> EngineError:
@@ -94,8 +89,7 @@ def _build(run: Run, structure: Any, positions: Any, arrays: Any) -> None:
     run.training_ports = tuple(types)
     run.varying = {p for p, t in types.items() if t.varying}
     run.index_ports = {p for p, t in types.items() if t.is_index}
-    run.kinds = {p: str(info.get("Kind", "Tensor")) for p, info in run.ports.items()
-                 if isinstance(info, dict)}
+    run.boolean_targets = {p for p, d in net.spec.decoders.items() if d.kind == "Boolean"}
 
 
 def add_data(sid: str, role: str, port: str, chunk: Any, lengths: Any = None) -> Any:
@@ -103,6 +97,8 @@ def add_data(sid: str, role: str, port: str, chunk: Any, lengths: Any = None) ->
     the number of examples received so far for them, or a ``Failure``."""
     try:
         run = _run(sid)
+        if run.thread is not None:
+            raise _err("interr", "this run has begun: data must all be sent before begin.")
         key = (_role(role), _port(run, port))
         arr = np.array(chunk)  # a copy, writable
         if arr.dtype == object or arr.ndim == 0:
@@ -200,10 +196,9 @@ def _columns(run: Run, role: str) -> dict[str, Any]:
     for port in run.training_ports:
         chunks = run.chunks[(role, port)]
         flat = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-        kind = run.kinds.get(port)
-        if kind == "Boolean":
+        if port in run.boolean_targets:
             flat = flat.astype(bool)
-        elif kind == "Class" or port in run.index_ports:
+        elif port in run.index_ports:
             flat = flat.astype(np.int64, copy=False)
         else:  # bytes of an image, integers of a tensor: reals, as the kernel's encoder meant
             flat = flat.astype(np.float32, copy=False)

@@ -15,23 +15,30 @@ from wolframclient.language.expression import WLFunction, WLSymbol
 from engine.errors import EngineError
 from wlbridge.options.exprs import is_wl
 
-__all__ = ["REPLY_FILE_BYTES", "expr", "failure", "reply", "snapshot"]
+__all__ = ["CALLBACK_KEYS", "REPLY_FILE_BYTES", "expr", "failure", "reply", "snapshot"]
 
 #: Replies larger than this go through a temporary WXF file (the paclet Imports and deletes it).
 REPLY_FILE_BYTES = 100 * 2**20
 #: Progress keys that grow with training or cost work to build: not sent per step.
 _HEAVY_KEYS = ("Net", "BatchLossList", "RoundLossList", "ValidationLossList",
                "RoundMeasurementsLists", "ValidationMeasurementsLists", "Weights", "Gradients",
-               "ExampleLosses", "BatchMeasurements", "$MemoryUsage")
+               "ExampleLosses", "BatchMeasurements", "$MemoryUsage",
+               "$InternalTimings")  # the same object as "$Timings": sent once
+#: What a kernel TrainingProgressFunction gets besides (NetTrain's association, §9.11; its
+#: "Net" is fetched with net_arrays only when the function uses it).
+CALLBACK_KEYS = ("BatchLossList", "RoundLossList", "ValidationLossList",
+                  "RoundMeasurementsLists", "ValidationMeasurementsLists", "$InternalTimings")
 #: How many of the latest batch losses the live loss plot gets with each snapshot.
 RECENT_LOSSES = 200
 
 
-def snapshot(info: dict[str, Any], memory: bool = False) -> dict[str, Any]:
+def snapshot(info: dict[str, Any], memory: bool = False,
+             callback: bool = False) -> dict[str, Any]:
     """The progress association for the kernel's panel or print table, as Wolfram values:
     costly entries left out, lazy ones not forced (the memory sample only when
     ReportMemoryUsage asked for it), the last `RECENT_LOSSES` batch losses as
-    ``"RecentBatchLosses"``. Runs in the training thread."""
+    ``"RecentBatchLosses"``. For a kernel TrainingProgressFunction (``callback``) the loss and
+    measurement lists come too. Runs in the training thread."""
     from wlbridge.payloads import to_wl
 
     out: dict[str, Any] = {}
@@ -44,6 +51,12 @@ def snapshot(info: dict[str, Any], memory: bool = False) -> dict[str, Any]:
             continue
     losses = dict.get(info, "BatchLossList") or ()
     out["RecentBatchLosses"] = tuple(float(x) for x in losses[-RECENT_LOSSES:])
+    if callback:
+        for key in CALLBACK_KEYS:
+            try:
+                out[key] = expr(to_wl(info[key]))
+            except Exception:  # e.g. no validation: the key stays out
+                continue
     if memory:
         try:
             out["$MemoryUsage"] = expr(to_wl(info["$MemoryUsage"]))

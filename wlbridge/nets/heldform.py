@@ -35,9 +35,10 @@ from wlbridge.nets.layers import LAYERS
 __all__ = ["held_net", "held_net_spec", "unwrap"]
 
 _WRAPPERS = ("HoldForm", "Hold", "HoldComplete", "Defer", "Unevaluated")
-#: Parameters ToNetInputForm writes that only repeat a size the engine infers from the input.
-_INFERRED = {"BatchNormalizationLayer": ("Channels",), "ConvolutionLayer": ("InputChannels",),
-             "NormalizationLayer": ("Channels",)}
+#: Parameters ToNetInputForm writes (they have no "$") that only repeat a size the engine
+#: infers from the input: BatchNormalization's and (before 12.0) Pooling's "Channels",
+#: Convolution's "InputChannels". Dropped wherever the layer table does not take them.
+_INFERRED = ("Channels", "InputChannels")
 _OPERATORS = ("NetMapOperator",)
 
 
@@ -103,7 +104,9 @@ def _clean(expr: Any, position: tuple[Any, ...]) -> Any:
         inner = [_clean(positional[0], (*position, "Net"))] if positional else []
         return WLFunction(expr.head, *inner, *positional[1:], *(wl.Rule(k, v) for k, v in options))
     if head in LAYERS:
-        drop = _INFERRED.get(head, ())
+        d = LAYERS[head]
+        taken = {*d.options, *(n for n, _ in d.positional), *d.arrays, *d.aliases}
+        drop = [n for n in _INFERRED if n not in taken]
         kept = [a for a in expr.args
                 if not (is_rule(a) and isinstance(a.args[0], str)
                         and (a.args[0] in drop or a.args[0].startswith("$")))]

@@ -1,159 +1,152 @@
 (* ::Package:: *)
 (* TorchNetTrain: NetTrain's signature and options, trained by wlbridge (PyTorch) in an
-   ExternalEvaluate Python session.  Training runs in a Python thread; the kernel polls it in
-   short slices, so progress display, TrainingProgressFunction and the kernel-side loggers
-   (True, Internal`Bag[..], OutputStream[..], "StandardError") run here between slices, and an
-   Abort[] returns the net trained so far.  File[..] loggers are written by Python.
+   ExternalEvaluate Python session.
 
-   Written to run both in Mathematica and under Mathics3 with the wlharness shim + prelude, so it
-   avoids what that harness lists as broken: no string option names in Options[..], no
-   Merge/KeySelect/Query/Confirm, no Python source built from WL values (everything reaches
-   Python through "Arguments"), no growing lists in loops. *)
+   The kernel owns the net and its coders (DESIGN rule 6): it initialises the user's net, sends
+   its held constructor (Information[net0, "InputForm"]) and its arrays by position as Real32
+   NumericArrays, encodes the data with the net's own NetEncoders into NumericArray chunks, and
+   puts the trained arrays back with NetReplacePart.  Training runs in a Python thread; the
+   kernel polls it in short slices, so the progress panel or print table, TrainingProgressFunction
+   and the kernel-side loggers run here between slices, and an Abort[] returns the net trained so
+   far.  No net and no data cross as InputForm text; only the options do.
+
+   The code is split by concern into Session.wl, Options.wl, Data.wl, Net.wl, Progress.wl and
+   Results.wl, read from here inside TorchNetTrain`Private`.  It runs in Mathematica 12.0+ and
+   under Mathics3 with the wlharness shim, so it keeps to what that harness supports (no Merge,
+   Query, Confirm, Return[_, Module], string option names in Options[..]). *)
 
 BeginPackage["TorchNetTrain`"]
 
 TorchNetTrain::usage =
   "TorchNetTrain[net, data, prop, opts] trains net on data as NetTrain does and returns prop; \
-TorchNetTrain[net, data, opts] returns the trained net. Options are NetTrain's.";
-TorchNetTrainClose::usage = "TorchNetTrainClose[] ends the Python session TorchNetTrain uses.";
+TorchNetTrain[net, data, opts] returns the trained net. Options are NetTrain's, plus \
+\"Evaluator\" (the Python that trains: Automatic, an executable path, an ExternalSessionObject \
+or an association of StartExternalSession settings).";
+TorchNetTrainResults::usage =
+  "TorchNetTrainResults[...] holds the results of TorchNetTrain[net, data, All]; \
+res[\"prop\"] gives a NetTrain property and res[\"Properties\"] their names.";
+TorchNetTrainClose::usage = "TorchNetTrainClose[] ends the Python sessions TorchNetTrain started.";
 KernelSink::usage =
   "KernelSink[k] stands, in the options sent to Python, for the k-th logger the kernel keeps.";
 KernelFunction::usage =
   "KernelFunction[k] stands, in the options sent to Python, for the k-th TrainingProgressFunction, \
 which runs in the kernel.";
 $TorchNetTrainPythonPath::usage =
-  "$TorchNetTrainPythonPath is the folder added to the Python session's sys.path (the wlbridge checkout).";
+  "$TorchNetTrainPythonPath is a folder added to the Python session's sys.path when it holds \
+wlbridge/ (the checkout the paclet sits in).";
 $TorchNetTrainStepSeconds::usage =
   "$TorchNetTrainStepSeconds is how long each poll of the training thread may wait (default 0.2 s).";
 
 TorchNetTrain::ntmsg = "`1`";
 TorchNetTrain::pyerr = "The Python session failed: `1`";
+TorchNetTrain::evaluator = "`1` is not a valid \"Evaluator\": give Automatic, a Python \
+executable, an ExternalSessionObject or an association of StartExternalSession settings.";
+TorchNetTrain::nosession = "Could not start or use the Python session for \"Evaluator\" -> `1`: `2`";
+TorchNetTrain::nomodule = "The Python of \"Evaluator\" -> `2` cannot import `1`; install them \
+into that Python with pip install wlbridge (it brings torch, numpy and wolframclient).";
+TorchNetTrain::data = "The `1` data is not in a form NetTrain takes: give {in -> out, ...}, \
+{ins} -> {outs}, a list of associations, an association of columns or a Dataset.";
+TorchNetTrain::port = "The `1` data has a column `2` that is not a port of the net; its ports \
+are `3`.";
+TorchNetTrain::noport = "The `1` data has no column for the net's port `2`.";
+TorchNetTrain::encode = "The values for port `1` could not be encoded for the net (the first \
+one is `2`).";
+TorchNetTrain::noinit = "The net `1` could not be initialised: give its input shapes, or data \
+from which they can be inferred.";
 
 Begin["`Private`"]
 
-(* wl_package/TorchNetTrain/Kernel/TorchNetTrain.wl -> the checkout that holds wlbridge/ *)
+(* wl_package/TorchNetTrain/Kernel/TorchNetTrain.wl -> the checkout that may hold wlbridge/ *)
 If[! StringQ[$TorchNetTrainPythonPath],
   $TorchNetTrainPythonPath = FileNameDrop[$InputFileName, -4]];
 If[! NumberQ[$TorchNetTrainStepSeconds], $TorchNetTrainStepSeconds = 0.2];
 
-$session = None;
-
-getSession[] := If[MatchQ[$session, _ExternalSessionObject], $session,
-  Module[{s = StartExternalSession["Python"]},
-    (* the path travels as an argument, never spliced into Python source *)
-    ExternalEvaluate[s, <|"Command" -> "lambda p: __import__('sys').path.insert(0, p)",
-      "Arguments" -> {$TorchNetTrainPythonPath}|>];
-    ExternalEvaluate[s, "import wlbridge.externalevaluate"];
-    $session = s]];
-
-TorchNetTrainClose[] := (
-  If[MatchQ[$session, _ExternalSessionObject], DeleteObject[$session]];
-  $session = None;)
-
-pycall[name_String, args_List] := ExternalEvaluate[getSession[],
-  <|"Command" -> "wlbridge.externalevaluate." <> name, "Arguments" -> args|>];
-
-(* ---- options: kernel-side loggers and functions become placeholders ---------------------- *)
-
-optName[k_String] := k;
-optName[k_Symbol] := SymbolName[k];
-optName[_] := None;
-
-kernelSinkQ[spec_] := spec === True || spec === "StandardError" ||
-  MatchQ[spec, _Internal`Bag | _OutputStream];
-
-registerSink[spec_] := ($sinks = Append[$sinks, spec]; KernelSink[Length[$sinks]]);
-registerFunction[f_] := ($functions = Append[$functions, f]; KernelFunction[Length[$functions]]);
-
-rewriteLogger[(h : Rule | RuleDelayed)[k_, spec_]] /;
-   StringQ[optName[k]] && StringMatchQ[optName[k], "*Logging"] && kernelSinkQ[spec] :=
-  With[{p = registerSink[spec]}, h[k, p]];
-rewriteLogger[other_] := other;
-
-rewriteInternal[v_List] := rewriteLogger /@ v;
-rewriteInternal[v_Association] := rewriteLogger /@ Normal[v];
-rewriteInternal[v_] := v;
-
-rewriteCallback[{f_, rest___}] := With[{p = registerFunction[f]}, {p, rest}];
-rewriteCallback[f_] := registerFunction[f];
-
-rewriteProgressFunction[None] := None;
-rewriteProgressFunction[v : {Except[_List], (_Rule | _RuleDelayed) ...}] := rewriteCallback[v];
-rewriteProgressFunction[v_List] := rewriteCallback /@ v;
-rewriteProgressFunction[v_] := rewriteCallback[v];
-
-rewriteOption[(h : Rule | RuleDelayed)[k_, v_]] := Switch[optName[k],
-  "InternalOptions", With[{w = rewriteInternal[v]}, h[k, w]],
-  "TrainingProgressFunction", With[{w = rewriteProgressFunction[v]}, h[k, w]],
-  _, h[k, v]];
-rewriteOption[other_] := other;
-
-optionValue[opts_List, name_String, default_] := With[
-  {found = Cases[opts, (Rule | RuleDelayed)[k_, v_] /; optName[k] === name :> v]},
-  If[found === {}, default, First[found]]];
-
-(* ---- applying what Python queued ---------------------------------------------------------- *)
-
-entryLine[entry_] := ToString[entry, InputForm] <> "\n";
-
-applyLog[{k_Integer, entry_}] := With[{spec = $sinks[[k]]}, Which[
-  spec === True, Print[Last[entry]],
-  spec === "StandardError", WriteString[First[Streams["stderr"]], entryLine[entry]],
-  MatchQ[spec, _Internal`Bag], Internal`StuffBag[spec, entry],
-  MatchQ[spec, _OutputStream], WriteString[spec, entryLine[entry]],
-  True, Null]];
-applyLog[_] := Null;
-
-applyCallback[sid_String, {k_Integer, info_}] := With[{r = $functions[[k]][info]}, Which[
-  r === "StopTraining", pycall["stop", {sid, False}],
-  r === "AbortTraining", pycall["stop", {sid, True}],
-  True, Null]];
-applyCallback[_, _] := Null;
-
-(* One slice: wait up to $TorchNetTrainStepSeconds, then apply logs and callbacks.
-   Returns True when training is over (or the session failed, kept in $failure). *)
-poll[sid_String] := Module[{ans = pycall["step", {sid, $TorchNetTrainStepSeconds}]},
-  If[! AssociationQ[ans],
-   $failure = ans; True,
-   Scan[applyLog, ans["Log"]];
-   (* after an abort no kernel function runs again: NetTrain calls none after its first abort *)
-   If[! $stopping, Scan[applyCallback[sid, #] &, ans["Callbacks"]]];
-   $progress = ans["Progress"];
-   TrueQ[ans["Done"]]]];
-
-runSlices[sid_String] := Module[{done = False}, While[! done, done = poll[sid]]];
-
-progressLine[p_Association] := Row[{"TorchNetTrain: round ", Lookup[p, "Round", "-"],
-  ", batch ", Lookup[p, "AbsoluteBatch", "-"], ", loss ", Lookup[p, "RoundLoss", "-"]}];
-progressLine[_] := "TorchNetTrain: starting";
-
-reportFailure[f : Failure["PythonError", _]] :=
-  (Message[TorchNetTrain::pyerr, Replace[f["MessageTemplate"], _Missing -> f]]; f);
-reportFailure[f : Failure[_, a_Association]] :=
-  (Message[TorchNetTrain::ntmsg, Lookup[a, "Message", f]]; f);
-reportFailure[f_] := (Message[TorchNetTrain::pyerr, f]; f);
-
-(* ---- TorchNetTrain ------------------------------------------------------------------------ *)
+With[{dir = DirectoryName[$InputFileName]},
+  Scan[Get[FileNameJoin[{dir, #}]] &,
+    {"Session.wl", "Options.wl", "Data.wl", "Net.wl", "Progress.wl", "Results.wl"}]];
 
 optionsQ[x_] := MatchQ[x, _Rule | _RuleDelayed | {(_Rule | _RuleDelayed) ...}];
 
 TorchNetTrain[net_, data_, opts___?optionsQ] := TorchNetTrain[net, data, "TrainedNet", opts];
 
 TorchNetTrain[net_, data_, prop : Except[_?optionsQ], opts___?optionsQ] :=
- Block[{$sinks = {}, $functions = {}, $progress = None, $failure = None, $stopping = False},
-  Module[{flat = Flatten[{opts}], sent, sid, result, reporting},
-   sent = rewriteOption /@ flat;
-   reporting = optionValue[flat, "TrainingProgressReporting", Automatic];
-   sid = pycall["start", {ToString[net, InputForm], ToString[data, InputForm], prop,
-      ToString[sent, InputForm]}];
-   If[! StringQ[sid], reportFailure[sid],
+ Block[{$session, $net0, $sinks = {}, $functions = {}, $progress = None, $failure = None,
+   $stopping = False, $stopRequested = False, $stopSent = False, $printTable = False,
+   $headerPrinted = False, $nextPrint = 0, $batchBag = Internal`Bag[], $lastBatch = 0,
+   $roundLosses = {}, $validationLosses = {}, $lastRoundLoss = None, $lastValidation = None,
+   $reportTimings, $reportMemory},
+  Catch[train[net, data, prop, Flatten[{opts}]], $failTag]];
+
+fail[] := Throw[$Failed, $failTag];
+fail[f_] := Throw[f, $failTag];
+
+(* NetTrain's properties that Python cannot answer alone: plots are drawn here from "All" *)
+pythonProp[prop_List] := If[Intersection[prop, Append[$plotProperties, "LossPlot"]] =!= {}, "All", prop];
+pythonProp["LossPlot" | "LossEvolutionPlot" | "ErrorRateEvolutionPlot"] := "All";
+pythonProp[All] := "All";
+pythonProp[prop : "All" | "FinalNet" | "TrainingNet"] := prop;
+(* with a single property, also the scalars the final progress row shows *)
+pythonProp[prop_String] := Union[{prop}, $finalRowProperties];
+pythonProp[prop_] := prop;
+
+(* port -> values of a role, checked against the net's ports *)
+roleColumns[role_, data_, ins_, outs_] := Module[{cols = normalizeData[data, ins, outs], extra},
+  If[cols === $Failed, Message[TorchNetTrain::data, role]; fail[]];
+  extra = Complement[Keys[cols], Join[ins, outs]];
+  If[extra =!= {}, Message[TorchNetTrain::port, role, First[extra], Join[ins, outs]]; fail[]];
+  Scan[If[! KeyExistsQ[cols, #], Message[TorchNetTrain::noport, role, #]; fail[]] &, ins];
+  cols];
+
+train[net_, data_, prop_, opts_List] := Module[
+  {ins, outs, columns, validation = None, val, infos, parts, sid, result},
+  $reportTimings = internalFlag[opts, "ReportTimings"];
+  $reportMemory = internalFlag[opts, "ReportMemoryUsage"];
+  $session = getSession[optionValue[opts, "Evaluator", Automatic]];
+  If[$session === $Failed, fail[]];
+  ins = inputPorts[net]; outs = outputPorts[net];
+  columns = roleColumns["training", data, ins, outs];
+  val = optionValue[opts, "ValidationSet", None];
+  If[explicitValidationQ[val], validation = roleColumns["validation", val, ins, outs]];
+  $net0 = initializeNet[net, columns];
+  If[$net0 === $Failed, fail[]];
+  infos = Association[Map[# -> portInfo[$net0, #, If[MemberQ[ins, #], "Input", "Output"],
+      columns[#]] &, Keys[columns]]];
+  If[MemberQ[Values[infos], $Failed], fail[]];
+  parts = netParts[$net0];
+  sid = pycall[$session, "open_run", Join[parts,
+    {portsForPython[infos], optionsForPython[opts], pythonProp[prop]}]];
+  If[! StringQ[sid], fail[reportFailure[sid]]];
+  result = Catch[
+    If[sendRole[sid, "Training", columns, infos] === $Failed, fail[]];
+    If[validation =!= None && sendRole[sid, "Validation", validation, infos] === $Failed, fail[]];
+    checked[pycall[$session, "begin", {sid}]];
     CheckAbort[
-     If[reporting === None, runSlices[sid],
-      Monitor[runSlices[sid], Dynamic[progressLine[$progress]]]],
-     (* Abort[]: stop at the next batch ("Aborted") and return what was trained so far *)
-     $stopping = True; pycall["stop", {sid, True}]; runSlices[sid]];
-    result = If[$failure =!= None, $failure, pycall["finish", {sid}]];
-    If[FailureQ[result], reportFailure[result], result]]]]
+      runWithProgress[sid, optionValue[opts, "TrainingProgressReporting", Automatic]],
+      (* Abort[]: stop at the next batch ("Aborted") and return what was trained so far *)
+      $stopping = True; pycall[$session, "stop", {sid, True}]; runSlices[sid]];
+    If[$failure =!= None, fail[reportFailure[$failure]]];
+    readReply[checked[pycall[$session, "finish", {sid, pythonProp[prop]}]]],
+    $failTag];
+  pycall[$session, "close", {sid}];
+  If[! AssociationQ[result], fail[result]];
+  If[$printTable, printFinalRow[Lookup[result, "Results", <||>]]];
+  answer[prop, result]];
+
+checked[r_] := If[FailureQ[r], fail[reportFailure[r]], r];
+
+(* a reply over 100 MB comes as a temporary WXF file *)
+readReply[a_Association] /; KeyExistsQ[a, "File"] := With[{r = Import[a["File"], "WXF"]},
+  Quiet[DeleteFile[a["File"]]]; r];
+readReply[r_] := r;
+
+answer[prop_, reply_Association] := Module[{results, all},
+  results = Replace[Lookup[reply, "Results", <||>], Except[_Association] -> <||>];
+  all = Join[results, <|"TrainedNet" -> writeBack[$net0, reply]|>];
+  If[AssociationQ[Lookup[results, "FinalNet", None]],
+    all = Join[all, <|"FinalNet" -> writeBack[$net0, results["FinalNet"]]|>]];
+  Which[
+    prop === All || prop === "All", TorchNetTrainResults[all],
+    True, TorchNetTrainResults[all][prop]]];
 
 End[]
 EndPackage[]
