@@ -195,6 +195,7 @@ class Run:
         if self.memory is not None:
             self.memory.reset()
         stops = self.stops
+        outer_phase = stops.phase if stops is not None else None
         try:
             if stops is not None:
                 stops.phase = "loop"
@@ -210,8 +211,8 @@ class Run:
             self.stop_reason = "Aborted"
             self._drop_unfinished_batch()
         finally:
-            if stops is not None:
-                stops.phase = "finishing"
+            if stops is not None:  # a run inside a callback hands the loop phase back
+                stops.phase = "loop" if outer_phase == "loop" else "finishing"
         self._finish(time.perf_counter() - self.t_start, aborted)
         return r
 

@@ -148,3 +148,31 @@ def test_resume_refuses_what_does_not_fit(tmp_path):
     with pytest.raises(EngineError, match=r"invresume.*junk\.state.*not a readable"):
         train(Dropper(), blobs(100, 1), config(tmp_path, "ADAM",
                                                resume_from=str(tmp_path / "junk.state")))
+
+
+CHAR_NET = ('NetChain[{EmbeddingLayer[6], LongShortTermMemoryLayer[8], SequenceLastLayer[], '
+            'LinearLayer[2], SoftmaxLayer[]}, "Input" -> NetEncoder[{"Characters", "abcz"}], '
+            '"Output" -> NetDecoder[{"Class", {"no", "yes"}}]]')
+
+
+def test_resume_with_sequence_buckets(tmp_path):
+    """Variable-length sequences (§7: the bucketed permutation, batches padded per bucket
+    in "gen"): resuming from round 1's checkpoint continues the bucket order exactly."""
+    from wolframclient.language import wl
+
+    rng = np.random.default_rng(4)
+    words = ["".join(rng.choice(list("abcz"), rng.integers(2, 12))) for _ in range(48)]
+    data = tuple(wl.Rule(w, "yes" if "z" in w else "no") for w in words)
+    opts = 'TrainingProgressReporting -> None, RandomSeeding -> 3, BatchSize -> 8'
+    whole = wlbridge.net_train(CHAR_NET, data, "BatchLossList",
+                               options=f"{opts}, MaxTrainingRounds -> 3")
+    ck = tmp_path / "seq.wl"
+    stop = (lambda info: "StopTraining", wl.Rule("Event", "RoundComplete"))
+    first = wlbridge.net_train(CHAR_NET, data, "BatchLossList", options=(
+        f'{opts}, MaxTrainingRounds -> 3, TrainingProgressCheckpointing -> {{"File", '
+        f'"{ck}"}}'), TrainingProgressFunction=stop)
+    assert len(first) == 6  # one round of 6 batches
+    rest = wlbridge.net_train(CHAR_NET, data, "BatchLossList", options=(
+        f'{opts}, MaxTrainingRounds -> 3, "InternalOptions" -> {{"ResumeFrom" -> '
+        f'File["{ck}"]}}'))
+    assert rest == whole and len(rest) == 18
