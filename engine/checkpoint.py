@@ -11,11 +11,15 @@ Formats and extensions: "wl" → ``.wl`` (the net's constructor expression as Wo
 bytes, *not* Mathematica's binary WLNet format; ``Import[file, "WXF"]`` reads it), "params" →
 ``.pt`` in a directory (a ``{"File", "x.params"}`` file gets the same torch bytes).
 
-Every write is atomic: the writer writes ``path + ".part"``, which then replaces ``path``.
+Every write is atomic (`atomic_write`): on Linux the bytes go to an unnamed file in the
+target folder (``O_TMPFILE``) that is linked into place only when whole, so even a kill -9
+mid-write leaves no partial file behind; elsewhere the writer writes ``path + ".part"``,
+which then replaces ``path``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -69,6 +73,51 @@ def save_params(module: Any, path: str) -> None:
     torch.save(state, path)
 
 
+def _unnamed_file(folder: str) -> int | None:
+    """A file descriptor of an unnamed file in ``folder`` (Linux O_TMPFILE), or None where
+    the system or the file system has none."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        return os.open(folder, flag | os.O_WRONLY, 0o666)
+    except OSError:
+        return None
+
+
+def atomic_write(path: str, write: Callable[[str], None]) -> None:
+    """Call ``write(p)`` to write the file's bytes to a path ``p`` of our choosing, then
+    make them appear at ``path`` all at once; on any failure nothing is left at ``path``
+    beyond what was there."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd = _unnamed_file(folder)
+    tmp = path + ".part"
+    if fd is None:
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return
+    dir_fd = os.open(folder, os.O_RDONLY)
+    name = os.path.basename(path)
+    try:
+        source = f"/proc/self/fd/{fd}"
+        write(source)
+        try:  # a new name appears whole at once
+            os.link(source, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=True)
+        except FileExistsError:  # replacing a file: a complete copy, renamed over it
+            part = os.path.basename(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(part, dir_fd=dir_fd)
+            os.link(source, part, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=True)
+            os.replace(part, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    finally:
+        os.close(fd)
+        os.close(dir_fd)
+
+
 @dataclass
 class _Spec:
     kind: str
@@ -107,23 +156,23 @@ class Checkpointer:
 
     def write(self, s: _Spec, module: Any, path: str, abs_batch: int) -> None:
         """Write ``module`` to ``path`` atomically in ``s``'s format; record the file."""
-        tmp = path + ".part"
-        try:
-            if self.writer is not None:
-                self.writer(module, tmp, s.format)
-            elif s.format == "params":
-                save_params(module, tmp)
+        if self.writer is None and s.format != "params":
+            raise EngineError("invchkspec", f"checkpoints in the {s.format!r} format need "
+                              "a net writer (wlbridge.net_train passes one); use "
+                              "\"Format\" -> \"params\" from the engine alone.")
+        writer = self.writer
+
+        def write(target: str) -> None:
+            if writer is not None:
+                writer(module, target, s.format)
             else:
-                raise EngineError("invchkspec", f"checkpoints in the {s.format!r} format need "
-                                  "a net writer (wlbridge.net_train passes one); use "
-                                  "\"Format\" -> \"params\" from the engine alone.")
-            os.replace(tmp, path)
+                save_params(module, target)
+
+        try:
+            atomic_write(path, write)
         except OSError as exc:
             raise EngineError("invchkfile", f"the checkpoint {path!r} could not be written: "
                               f"{exc.strerror or exc}.") from exc
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         s.counter += 1
         s.last_at = abs_batch
         self.files.append(path)
@@ -151,6 +200,8 @@ def make_checkpointer(specs: Any, writer: Writer | None, batches_per_round: int,
             if not os.path.isdir(folder):
                 raise EngineError("invchkfile", f"the checkpoint file {path!r} cannot be "
                                   f"written: its folder {folder!r} does not exist.")
+            with contextlib.suppress(OSError):  # left by a run killed mid-write
+                os.remove(path + ".part")
         elif kind == "Directory":
             if os.path.exists(path) and not os.path.isdir(path):
                 raise EngineError("invchkdir", f"the checkpoint directory {path!r} is a file.")

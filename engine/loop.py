@@ -18,8 +18,9 @@ the run, so every batch is gathered once before the loop and "gen" is a list loo
 per-batch host sync is the one loss read; error counts stay on the device until a round ends.
 
 Divergence (NaN/Inf loss or weights) is reported with `warnings.warn` of `TrainingWarning`
-whose text is ``NetTrain::arrdiv: ...``; KeyboardInterrupt stops like NetTrain's first abort
-(reason ``"Aborted"``, the result so far returned).
+whose text is ``NetTrain::arrdiv: ...``. SIGINT and SIGTERM (and a KeyboardInterrupt raised
+otherwise) stop like NetTrain's first abort: reason ``"Aborted"``, the result of the batches
+completed so far returned.
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,
         raise EngineError("badintopt", "\"UpdatesPerBatch\" should be a positive integer.")
     from engine.denormal import flush_denormals
     from engine.loop_run import Run
+    from engine.loop_signals import catching_stop_signals
 
     # Subnormal floats (ADAM's second moments, long backward chains) take a slow microcode
-    # path on x86; MXNet flushes them, and so do we while training on the CPU.
-    with flush_denormals(True):
+    # path on x86; MXNet flushes them, and so do we while training on the CPU. SIGINT and
+    # SIGTERM stop at the end of a batch (engine.loop_signals).
+    with flush_denormals(True), catching_stop_signals() as stops:
         run = Run(module, data, config, encoders, events, net_factory, reporter,
-                  checkpoint_writer, listeners, TIMING_LOG_PERIOD)
+                  checkpoint_writer, listeners, TIMING_LOG_PERIOD, stops)
         return run.run()

@@ -8,6 +8,9 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from engine.errors import EngineError
+from engine.resume import save_state
+
 if TYPE_CHECKING:
     from engine.loop_run import Run
 
@@ -29,6 +32,11 @@ def save_checkpoint(run: Run, spec: Any) -> None:
     if run.precision.name == "Real16":  # save the float32 masters, not their float16 copies
         module = copy.deepcopy(module)
         run.precision.write_back(module)
+    try:  # the whole training state first: whenever a checkpoint exists, its state does
+        save_state(run, path, spec)
+    except OSError as exc:
+        raise EngineError("invchkfile", f"the training state of the checkpoint {path!r} could "
+                          f"not be written: {exc.strerror or exc}.") from exc
     ck.write(spec, module, path, run.abs_batch)
     r.checkpoint_files.append(path)
     ev.emit("CoreLoop", "CheckpointComplete")

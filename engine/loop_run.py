@@ -36,10 +36,12 @@ from engine.loop_listeners import (
 )
 from engine.loop_result import TrainingWarning, TrainResult
 from engine.loop_schedule import read_batch_stats, run_batches
+from engine.loop_signals import StopSignals
 from engine.loop_step import TrainingStep, example_losses
 from engine.loop_validation import validate
 from engine.measurements import make_meter
 from engine.optim import WolframOptimizer, resolve_method
+from engine.resume import load_state, restore
 from engine.spec import Dataset, EncoderSpec, TrainConfig
 from engine.stopping import EarlyStopping
 from engine.timings import PhaseTimer
@@ -52,8 +54,10 @@ class Run:
                  encoders: dict[str, EncoderSpec] | None, events: Events | None,
                  net_factory: Callable[[torch.nn.Module], Any] | None, reporter: Any,
                  checkpoint_writer: Callable[[torch.nn.Module, str, str], None] | None = None,
-                 listeners: Sequence[LoopListener] = (), timing_log_period: float = 10.0):
+                 listeners: Sequence[LoopListener] = (), timing_log_period: float = 10.0,
+                 stops: StopSignals | None = None):
         self.cfg = config
+        self.stops = stops
         self.checkpoint_writer = checkpoint_writer
         self.events = events or Events(config.listeners)
         self.net_factory = net_factory
@@ -92,6 +96,10 @@ class Run:
                 raise EngineError("nodata", "the ValidationSet contains no examples.")
             self.val_cols = Columns(config.validation_set, self.module, encoders,
                                     self.device, self.dtype, config)
+        # ResumeFrom: the saved state is read now (its permutation replaces a new one) and
+        # put into the run once it is set up (engine.resume)
+        self.resume_state = load_state(config.resume_from, self.device) \
+            if config.resume_from else None
         lengths = self.cols.lengths()
         bs = config.batch_size or (32 if lengths else 64)
         self.batch_size = bs = max(1, min(bs, self.cols.n))
@@ -173,6 +181,10 @@ class Run:
         for listener in self.listeners:
             listener.started(self)
         self.t_start = time.perf_counter()
+        resumed = self.resume_state is not None
+        if resumed:
+            restore(self, self.resume_state)  # also continues the elapsed time
+            self.resume_state = None
         aborted = False
         backend = contextlib.nullcontext()
         ev = self.events
@@ -182,16 +194,35 @@ class Run:
             backend = trace_backend(lambda v: ev.emit("Backend", v))
         if self.memory is not None:
             self.memory.reset()
+        stops = self.stops
+        outer_phase = stops.phase if stops is not None else None
         try:
+            if stops is not None:
+                stops.phase = "loop"
             ev.emit("CoreLoop", "StartOfLoop")
             self.fire("TrainingStarted")
-            with backend:
-                run_batches(self)
+            if resumed and self.abs_batch >= self.total:  # the saved run got this far already
+                self.stop_reason = "MaxTrainingRounds"
+            else:
+                with backend:
+                    run_batches(self)
         except KeyboardInterrupt:
             aborted = True
             self.stop_reason = "Aborted"
+            self._drop_unfinished_batch()
+        finally:
+            if stops is not None:  # a run inside a callback hands the loop phase back
+                stops.phase = "loop" if outer_phase == "loop" else "finishing"
         self._finish(time.perf_counter() - self.t_start, aborted)
         return r
+
+    def _drop_unfinished_batch(self) -> None:
+        """An interrupt inside a batch: that batch never finished (its loss was not read),
+        so it is not counted; TotalBatches and ExamplesProcessed agree with the loss list."""
+        done = len(self.result.batch_losses)
+        if self.abs_batch > done:
+            self.batch -= self.abs_batch - done
+            self.abs_batch = self.events.abs_batch = done
 
     def _plan(self) -> None:
         """The round and batch limits, the optimizer, the step and the empty result."""
@@ -234,6 +265,7 @@ class Run:
         self.finite_state = self.snapshot()
         self.grad_rec = self._gradient_recorder() if ev.active("Gradient") else None
         self.round, self.batch, self.abs_batch = 1, 0, 0
+        self.order = np.arange(self.bpr)  # the visiting order of this round's batches (§7.5)
         self.stop_reason: str | None = None
         self.rate_ema: float | None = None
         self.round_batch_losses: list[float] = []
@@ -280,7 +312,9 @@ class Run:
         manual = self.stop_reason in ("ManualStop", "Aborted", "WeightsDiverged")
         if not manual and self.val_batches and self.val_done_at != self.abs_batch:
             validate(self)
-        if not manual:
+        # a signal stopped cleanly at a batch's end: checkpoints are saved, to resume from
+        if not manual or (self.stop_reason == "Aborted" and not aborted
+                          and self.stops is not None and self.stops.requested):
             final_checkpoints(self)
         if self.round_stats:  # batches after the last round end: their batch measurements
             read_batch_stats(self)

@@ -32,7 +32,7 @@ def run_batches(run: Run) -> None:
     """Train batch after batch until a stop reason is set (``run.stop_reason``)."""
     cfg, ev, timer, step, batches = run.cfg, run.events, run.timer, run.step, run.batches
     sync_cuda = cfg.force_synchronization and run.device.type == "cuda"
-    order, pos, nxt, lazy = np.arange(run.bpr), 0, None, isinstance(batches, LazyBatches)
+    order, pos, nxt, lazy = run.order, run.batch, None, isinstance(batches, LazyBatches)
     perf, t_start, time_goal, total = time.perf_counter, run.t_start, cfg.time_goal, run.total
     grad_rec, watchers, batch_losses = run.grad_rec, run.batch_listeners, run.result.batch_losses
     core, trainer = ev.active("CoreLoop"), ev.active("Trainer")
@@ -66,7 +66,7 @@ def run_batches(run: Run) -> None:
         last_of_round = pos == run.bpr
         if last_of_round:
             pos = 0
-            order = batching.reshuffle_round(order, run.rng)
+            order = run.order = batching.reshuffle_round(order, run.rng)
         if lazy and run.abs_batch < total:
             nxt = batches[order[pos]]  # encode, pad, fill the bucket executor (§7.4, §8.5)
         if core:
@@ -110,11 +110,15 @@ def run_batches(run: Run) -> None:
 
 
 def _after_batch(run: Run, last_of_round: bool, core: bool) -> bool:
-    """Round end, periodic functions, the batch and round limits; True to stop."""
+    """Round end, a stop signal, periodic functions, the batch and round limits; True to
+    stop."""
     if last_of_round:
         end_of_round(run)
         if run.stop_reason:
             return True
+    if run.stops is not None and run.stops.requested:  # SIGINT/SIGTERM: stop here
+        run.stop_reason = "Aborted"
+        return True
     # periodic functions (§9.5.2 step 8)
     if core:
         run.events.emit("CoreLoop", "CallPeriodicFunctions")

@@ -84,7 +84,11 @@ def module_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def prepare_batches(run: Run, lengths: dict[int, np.ndarray] | None) -> None:
     """The §7.1 permutation, the validation split or set, and the training batches."""
     cfg, ev, bs, n = run.cfg, run.events, run.batch_size, run.cols.n
-    if lengths:
+    if run.resume_state is not None:
+        from engine.resume import check_permutation
+
+        perm = check_permutation(run.resume_state, bs, n)
+    elif lengths:
         perm = batching.make_permutation(np.stack([lengths[k] for k in sorted(lengths)], 1),
                                          bs, cfg.sequence_bucketing_partitions, run.rng)
     else:

@@ -37,6 +37,15 @@ def run(data, opts: str, prop="All", **kw):
     return wlbridge.net_train(NET, data, prop, options=f"{QUIET}, {opts}", **kw)
 
 
+def nets_in(folder) -> list[str]:
+    """The checkpoint files in ``folder``, after checking that each has its training state
+    beside it (engine.resume) and that nothing else is there (no ".part" left behind)."""
+    names = sorted(os.listdir(folder))
+    nets = [n for n in names if not n.endswith(".state")]
+    assert names == sorted(nets + [n + ".state" for n in nets])
+    return nets
+
+
 def weights_of(expr) -> np.ndarray:
     """The first LinearLayer's weights of a NetChain expression, as numpy."""
     return wlbridge.Net(expr).arrays()[("1", "Weights")]
@@ -49,7 +58,7 @@ def test_file_wl_is_the_trained_net(data, tmp_path):
     res = run(data, f'MaxTrainingRounds -> 3, TrainingProgressCheckpointing -> '
                     f'{{"File", "{path}"}}')
     assert res["CheckpointingFiles"] == (str(path),) * 3
-    assert os.listdir(tmp_path) == ["net.wl"]  # no ".part" left behind
+    assert nets_in(tmp_path) == ["net.wl"]  # no ".part" left behind
     saved = wlbridge.Net(wlbridge.parse(path.read_text()))
     trained = res["TrainedNet"]
     x = data["Input"]
@@ -69,8 +78,7 @@ def test_directory_wxf_names_and_contents(data, tmp_path):
               TrainingProgressFunction=lambda a: seen.append(
                   (a["Weights"][("1", "Weights")], a["RoundLoss"], a["ValidationLoss"])))
     files = res["CheckpointingFiles"]
-    assert len(files) == 3 and sorted(os.listdir(tmp_path)) == sorted(map(os.path.basename,
-                                                                          files))
+    assert len(files) == 3 and nets_in(tmp_path) == sorted(map(os.path.basename, files))
     for k, f in enumerate(files):
         m = NAME.match(os.path.basename(f))
         assert m, f
@@ -98,7 +106,7 @@ def test_batches_interval_and_final_checkpoint(data, tmp_path):
     b = [b for f, b in zip(res["CheckpointingFiles"], batches, strict=True) if "/b/" in f]
     assert a == [2, 4, 6, 8, 10]  # ran at the last batch: no extra one
     assert b == [3, 6, 9, 10]  # the final checkpoint after the loop
-    assert len(os.listdir(every2)) == 5 and len(os.listdir(every3)) == 4
+    assert len(nets_in(every2)) == 5 and len(nets_in(every3)) == 4
 
 
 def test_skip_checkpoint_and_events(data, tmp_path):
@@ -122,7 +130,7 @@ def test_skip_checkpoint_and_events(data, tmp_path):
     rounds = [int(NAME.match(os.path.basename(f)).group(2)) for f in res["CheckpointingFiles"]]
     assert calls["started"] == 4 and rounds == [1, 3]
     assert tuple(calls["complete"]) == res["CheckpointingFiles"]
-    assert len(os.listdir(tmp_path)) == 2
+    assert len(nets_in(tmp_path)) == 2
 
 
 def test_manual_stop_skips_the_final_checkpoint(data, tmp_path):

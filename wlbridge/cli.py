@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -194,29 +193,6 @@ def describe_result(value: Any) -> str:
 
 # -- commands -----------------------------------------------------------------------------------
 
-class _Interrupts:
-    """Counts Ctrl-C: the first stops training as NetTrain's first abort does (the loop sees a
-    KeyboardInterrupt and returns the result so far); a second one gives up at once."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._old: Any = None
-
-    def __enter__(self) -> _Interrupts:
-        self._old = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.count += 1
-        if self.count == 1:
-            raise KeyboardInterrupt
-        raise SystemExit(EXIT_TRAINING)
-
-    def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self._old)
-
-
 # Plot properties the command draws itself from the "All" results (wlbridge.plots), so they
 # work whatever the results object offers; PlotLossQuartiles picks the shaded band.
 def cmd_train(args: argparse.Namespace) -> int:
@@ -228,12 +204,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from wlbridge.options import resolve
 
     config = resolve(options)
+    if args.resume:  # the same as "InternalOptions" -> {"ResumeFrom" -> File[...]}
+        config.resume_from = args.resume
     if args.output:
         check_output(args.output)
+    from engine.loop_signals import catching_stop_signals
     from wlbridge.api import net_train
     from wlbridge.notices import MessageWarnings
 
-    with _Interrupts() as interrupts, MessageWarnings() as shown:
+    # SIGINT/SIGTERM stop training at the end of a batch; while the result is written and
+    # until the command exits they are only counted, so it is written whole
+    # (engine.loop_signals)
+    with catching_stop_signals(restore=False) as stops, MessageWarnings() as shown:
         try:
             # a plot property (LossEvolutionPlot, ...) comes back as a matplotlib Figure
             value = net_train(net, data, prop, options=config)
@@ -253,8 +235,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             print("NetTrain::arrdiv: training stopped early because the weights diverged.",
                   file=sys.stderr)
         code = EXIT_TRAINING
-    if interrupts.count > 1:
-        code = EXIT_TRAINING
+    if stops is not None and stops.name:
+        print(f"wlbridge::stopped: {stops.name} stopped training at the end of a batch; the "
+              "result covers the batches completed.", file=sys.stderr, flush=True)
     return code
 
 
@@ -323,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
                             'MaxTrainingRounds -> 5"; @FILE or a .wl file reads them from a file')
     train.add_argument("-o", "--output", metavar="OUT",
                        help="write the result: .wxf, .wl (exact text), .png/.svg for plots")
+    train.add_argument("--resume", metavar="FILE",
+                       help="continue exactly from a TrainingProgressCheckpointing file "
+                            "(the training state saved beside it)")
     train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help=argparse.SUPPRESS)
     train.set_defaults(func=cmd_train)

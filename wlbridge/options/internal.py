@@ -11,7 +11,7 @@ from typing import Any
 
 from wolframclient.language import wl
 
-from wlbridge.options.exprs import fail, is_int, is_number, is_sym, show
+from wlbridge.options.exprs import fail, is_call, is_int, is_number, is_sym, show
 from wlbridge.options.interval import seconds
 from wlbridge.options.normfn import compile_norm
 from wlbridge.options.public import apply_working_precision, normalise_working_precision
@@ -67,6 +67,17 @@ def normalise_rescaling(v: Any) -> float:
         return float(v)
     raise fail("badintopt", f"\"LowPrecisionGradientRescaling\" -> {show(v)} is invalid; the "
                "value should be a positive number.")
+
+
+def normalise_resume_from(v: Any) -> str | None:
+    """File["path"] or "path" of a checkpoint (its ".state" file is read), or None."""
+    if is_sym(v, "None") or v is None:
+        return None
+    path = v.args[0] if is_call(v, "File") and len(v.args) == 1 else v
+    if isinstance(path, str) and path:
+        return path
+    raise fail("badintopt", f"\"ResumeFrom\" -> {show(v)} is invalid; the value should be "
+               "File[\"path\"] of a TrainingProgressCheckpointing file, or None.")
 
 
 def _logger(channel: str, option: str):
@@ -156,4 +167,7 @@ INTERNAL_ROWS: tuple[Option, ...] = (
            "the seed's internal spelling of the public WorkingPrecision option", internal=True,
            apply=apply_working_precision),
     _flag("CompileBuckets", "compile_buckets", False, "torch.compile each bucket's net (opt-in)"),
+    Option("ResumeFrom", None, normalise_resume_from, "resume_from",
+           "continue exactly from a TrainingProgressCheckpointing file (engine.resume)",
+           internal=True),
 )
