@@ -122,9 +122,10 @@ def show(t: TensorType | None) -> str:
     if t is None or t.dims is None:
         return "an array of unknown rank"
     if t.dims == ():
+        if t.index_range:
+            return f'Restricted["Integer", {t.index_range}]'
         return '"Integer"' if t.index_range is not None else '"Real"'
-    dims = format_dims(tuple("?" if d is None else d for d in t.dims))
-    return dims.replace("'?'", "?").replace('"?"', "?")
+    return format_dims(tuple("?" if d is None else d for d in t.dims))
 
 
 # ---------------------------------------------------------------------------------------------
