@@ -21,7 +21,7 @@ from wlbridge.syntax import parse, to_text
 FAST = {"TrainingProgressReporting": None, "RandomSeeding": 1}
 
 
-def netrain_call(text: str, data: Any = None, **extra: Any) -> Any:
+def nettrain_call(text: str, data: Any = None, **extra: Any) -> Any:
     """Run ``NetTrain[net, data, (prop,) opts...]`` given as Wolfram text; ``data`` replaces the
     second argument when the page builds it with functions this package does not evaluate."""
     call = parse(text)
@@ -44,7 +44,7 @@ def netrain_call(text: str, data: Any = None, **extra: Any) -> Any:
 def test_single_linear_layer_on_rules():
     """Basic Examples: "Train a single-layer linear net on input -> output pairs" (the input
     shape and LinearLayer[]'s size both come from the data)."""
-    net = netrain_call("NetTrain[LinearLayer[], {1 -> 1.9, 2 -> 4.1, 3 -> 6.0, 4 -> 8.1}]",
+    net = nettrain_call("NetTrain[LinearLayer[], {1 -> 1.9, 2 -> 4.1, 3 -> 6.0, 4 -> 8.1}]",
                        MaxTrainingRounds=1500, LearningRate=0.05)
     assert net(5) == pytest.approx(10.0, abs=0.3)  # the data follow y ≈ 2.03 x
     assert net.input_types["Input"].dims == () and net.output_types["Output"].dims == ()
@@ -55,7 +55,7 @@ def test_three_layer_net_learns_a_2d_function():
     ``Flatten@Table[{x, y} -> x*y, {x, -1, 1, .2}, {y, -1, 1, .2}]``."""
     grid = np.round(np.arange(-1, 1.01, 0.2), 10)
     data = [([float(x), float(y)], float(x * y)) for x in grid for y in grid]
-    net = netrain_call("NetTrain[NetChain[{150, Tanh, 150, Tanh, 1}], data]", data,
+    net = nettrain_call("NetTrain[NetChain[{150, Tanh, 150, Tanh, 1}], data]", data,
                        MaxTrainingRounds=300, LearningRate=0.01)
     got = np.array(net([[0.5, 0.5], [-0.6, 0.4], [0.9, -0.9]])).ravel()
     assert got == pytest.approx([0.25, -0.24, -0.81], abs=0.1)
@@ -66,7 +66,7 @@ def test_regression_with_scalar_ports():
     NetDecoder "Scalar"): numbers in, numbers out."""
     x = np.linspace(-3, 3, 121)
     data = list(zip(x.tolist(), np.sin(x).tolist(), strict=True))
-    net = netrain_call('NetTrain[NetChain[{LinearLayer[100], Tanh, LinearLayer[1]}, '
+    net = nettrain_call('NetTrain[NetChain[{LinearLayer[100], Tanh, LinearLayer[1]}, '
                        '"Input" -> "Scalar", "Output" -> "Scalar"], data]', data,
                        MaxTrainingRounds=150, LearningRate=0.01)
     probe = np.array([-2.5, -1.0, 0.3, 1.7])
@@ -81,7 +81,7 @@ def test_two_input_graph_of_open_linear_layers():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(64, 3)), rng.normal(size=64)
     data = {"x": a.tolist(), "y": b.tolist(), "Output": (a @ [1.0, -2.0, 0.5] + 3 * b).tolist()}
-    net = netrain_call('NetTrain[NetGraph[{LinearLayer[], LinearLayer[], TotalLayer[]}, '
+    net = nettrain_call('NetTrain[NetGraph[{LinearLayer[], LinearLayer[], TotalLayer[]}, '
                        '{NetPort["x"] -> 1, NetPort["y"] -> 2, {1, 2} -> 3}], data]', data,
                        MaxTrainingRounds=300, LearningRate=0.05)
     got = net({"x": [[1.0, 1.0, 1.0]], "y": [1.0]})
@@ -116,7 +116,7 @@ def test_iris_classifier_with_inferred_input():
     order = np.random.default_rng(2).permutation(150)
     train, test = order[:110], order[110:]
     data = [(x[i].tolist(), y[i]) for i in train]
-    net = netrain_call('NetTrain[NetChain[{LinearLayer[3], SoftmaxLayer[]}, "Output" -> '
+    net = nettrain_call('NetTrain[NetChain[{LinearLayer[3], SoftmaxLayer[]}, "Output" -> '
                        'NetDecoder[{"Class", {"setosa", "versicolor", "virginica"}}]], data]',
                        data, MaxTrainingRounds=150, LearningRate=0.05)
     assert np.mean(np.array(net(x[test].tolist())) == np.array(y)[test]) > 0.85
@@ -127,7 +127,7 @@ def test_results_object_with_validation_fraction():
     properties, validation measured on the held-out fifth."""
     x = np.linspace(-1, 1, 50)
     data = [(float(v), 2 * float(v)) for v in x]
-    res = netrain_call("NetTrain[LinearLayer[], data, All, ValidationSet -> Scaled[0.2]]", data,
+    res = nettrain_call("NetTrain[LinearLayer[], data, All, ValidationSet -> Scaled[0.2]]", data,
                        MaxTrainingRounds=200, LearningRate=0.05, BatchSize=10)
     assert res["ValidationExamples"] == 10 and res["TrainingExamples"] == 40
     assert res["ValidationLoss"] < 0.01 and len(res["ValidationLossList"]) == 200
@@ -145,7 +145,7 @@ def test_transfer_learning_freezes_all_but_the_new_layer():
     before = wlbridge.Net('NetChain[<|"features" -> LinearLayer[16], "relu" -> Ramp, '
                           '"classifier" -> LinearLayer[2], "prob" -> SoftmaxLayer[]|>, '
                           '"Input" -> 4]', seed=1).arrays()
-    net = netrain_call(text, data, MaxTrainingRounds=60, LearningRate=0.05)
+    net = nettrain_call(text, data, MaxTrainingRounds=60, LearningRate=0.05)
     after = net.arrays()
     np.testing.assert_array_equal(after[("features", "Weights")], before[("features", "Weights")])
     assert not np.array_equal(after[("classifier", "Weights")], before[("classifier", "Weights")])
@@ -173,7 +173,7 @@ def test_boolean_decoder_classifier():
     """NetDecoder "Boolean": a logistic classifier whose output decodes to True/False."""
     x = np.linspace(-2, 2, 40)
     data = [(float(v), bool(v > 0.3)) for v in x]
-    net = netrain_call('NetTrain[NetChain[{LinearLayer[], LogisticSigmoid}, '
+    net = nettrain_call('NetTrain[NetChain[{LinearLayer[], LogisticSigmoid}, '
                        '"Output" -> NetDecoder["Boolean"]], data]', data,
                        MaxTrainingRounds=300, LearningRate=0.1)
     assert net([-1.5, 0.0, 1.5]) == [False, False, True]
