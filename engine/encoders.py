@@ -229,10 +229,35 @@ def decode_text(decoder: DecoderSpec, probs: np.ndarray) -> str:
     return " ".join(str(decoder.labels[int(k)]) for k in codes if int(k) < len(decoder.labels))
 
 
+def target_encoder(decoder: DecoderSpec, out_type: TensorType, form: str) -> EncoderSpec | None:
+    """The encoder NetTrain puts on a decoded output's "Target" for a loss of ``form`` (None when
+    the targets are given as the loss takes them): class-like decoders give index targets to
+    a cross-entropy "Index" loss (one-hot ones to "Probabilities"), "Boolean" and "Image" give
+    reals to "Binary" and the mean losses, "Scalar" a length-1 vector."""
+    kind = decoder.kind
+    if form == "Index" and kind in ("Class", "Characters", "Tokens"):
+        return decoder_to_encoder(decoder)
+    if form == "Probabilities" and kind == "Class":
+        return EncoderSpec("Class", decoder.labels, {"OutputForm": "UnitVector"})
+    if kind == "Boolean" and form == "Binary":
+        return EncoderSpec("Boolean")
+    if kind == "Scalar" and form in ("MeanSquared", "MeanAbsolute"):
+        return EncoderSpec("Scalar")
+    if kind == "Image" and form in ("Binary", "MeanSquared", "MeanAbsolute") and \
+            out_type.dims is not None and len(out_type.dims) == 3:
+        c, h, w = out_type.dims
+        options = {**decoder.options, "ImageSize": (int(w), int(h)), "ColorChannels": int(c)}
+        options.setdefault("ColorSpace", {1: "Grayscale", 3: "RGB", 4: "CMYK"}.get(int(c), "RGB"))
+        return EncoderSpec("Image", (), options)
+    return None
+
+
 def decoder_to_encoder(decoder: DecoderSpec) -> EncoderSpec:
     """The encoder NetTrain puts on the loss "Target" for a decoded output (wl-nets.md §4)."""
     if decoder.kind == "Class":
         return EncoderSpec("Class", decoder.labels)
     if decoder.kind in ("Boolean", "Scalar"):
         return EncoderSpec(decoder.kind)
+    if decoder.kind in ("Characters", "Tokens"):
+        return EncoderSpec(decoder.kind, decoder.labels, dict(decoder.options))
     raise EngineError("invnet", f"no target encoder is known for the {decoder.kind!r} decoder.")

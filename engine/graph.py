@@ -2,11 +2,13 @@
 
 Interfaces others rely on:
 
-- ``build(spec: NetSpec, input_types=None, initialize=True) -> WolframModule``. Port types are
-  inferred from the declared ports (``input_types`` overrides the net's declared inputs);
-  inconsistencies raise ``EngineError("invnet", ...)`` naming the node, e.g.
-  ``NetChain > "3" > ConvolutionLayer: ...``. Arrays not given in ``LayerSpec.arrays`` are
-  initialised by `engine.init` (Wolfram's rules).
+- ``build(spec: NetSpec, input_types=None, initialize=True, output_types=None) ->
+  WolframModule``. Port types are inferred forwards and backwards (`engine.shapes`: declared
+  ports, the layers' shape rules, and ``input_types``/``output_types``, what the data say of
+  open ports); each layer is then built in topological order with those types as hints.
+  Inconsistencies raise ``EngineError("invnet", ...)`` naming the node and the port, e.g.
+  ``NetChain > "3" > ConvolutionLayer: ...``. Connections come from `engine.wiring`; arrays
+  not given in ``LayerSpec.arrays`` are initialised by `engine.graph_init` (Wolfram's rules).
 - ``WolframModule.forward(inputs: dict[str, Tensor], lengths: dict[int, Tensor] | None = None,
   pre_activation=frozenset()) -> dict[str, Tensor]``: tensors batch-first, keyed by the net's
   port names. For a port in ``pre_activation`` (see ``fusable``) the value is the input of

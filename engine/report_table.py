@@ -15,6 +15,14 @@ PERCENT_MEASUREMENTS = frozenset({
     "ErrorRate", "Accuracy", "Precision", "Recall", "F1Score", "FScore",
     "AreaUnderROCCurve", "CohenKappa", "MatthewsCorrelationCoefficient", "IntersectionOverUnion",
 })
+
+
+def is_percent(name: object) -> bool:
+    """Whether a measurement is shown as a percentage (``{"Accuracy", k}`` like "Accuracy")."""
+    base = name[0] if isinstance(name, tuple) and name else name
+    return base in PERCENT_MEASUREMENTS
+
+
 SHORT_NAMES = {"Loss": "loss", "ErrorRate": "error", "Accuracy": "accuracy",
                "MeanSquare": "mse", "MeanDeviation": "mae", "RSquared": "r2"}
 # Timer keys in the Print column order (§4.1) and the header they sit under.
@@ -228,7 +236,7 @@ class PrintReporter(Reporter):
         ]
         fmt_of = {}
         for name in ["Loss", *s.get("Measurements", ())]:
-            fmt = percent if name in PERCENT_MEASUREMENTS else sci
+            fmt = percent if is_percent(name) else sci
             fmt_of[name] = fmt
             if name == "Loss":
                 rnd, val = p.get("RoundLoss"), p.get("ValidationLoss")

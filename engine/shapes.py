@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from engine.errors import EngineError
 from engine.layers import load_all
 from engine.layers.base import format_dims
 from engine.spec import LayerSpec, LengthVar, NetSpec, PortRef, TensorType
@@ -121,9 +122,10 @@ def show(t: TensorType | None) -> str:
     if t is None or t.dims is None:
         return "an array of unknown rank"
     if t.dims == ():
+        if t.index_range:
+            return f'Restricted["Integer", {t.index_range}]'
         return '"Integer"' if t.index_range is not None else '"Real"'
-    dims = format_dims(tuple("?" if d is None else d for d in t.dims))
-    return dims.replace("'?'", "?").replace('"?"', "?")
+    return format_dims(tuple("?" if d is None else d for d in t.dims))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,14 +158,14 @@ class _Table:
 def infer(spec: NetSpec, w: Wiring, given_in: Types, given_out: Types,
           path: tuple[str, ...]) -> dict[PortRef, TensorType | None]:
     """The type of every source port (net inputs ``(None, name)``, node outputs ``(key, port)``)
-    from the declared ports, ``given_in``/``given_out`` (data) and the layers' shape rules."""
+    from the declared ports, the layers' shape rules and ``given_in``/``given_out`` (what the
+    data say). The net's own constraints are binding; a data type that contradicts them is
+    left out (the data are then checked against the net, with the data's message)."""
     table = _Table(path)
     for name in w.inputs:
         table.put((None, name), spec.inputs.get(name), path, name, "input")
-        table.put((None, name), given_in.get(name), path, name, "input")
     for name, src in w.outputs.items():
         table.put(src, spec.outputs.get(name), path, name, "output")
-        table.put(src, given_out.get(name), path, name, "output")
     for key in w.order:
         node = spec.nodes[key]
         npath = node_path(path, key, node)
@@ -173,13 +175,30 @@ def infer(spec: NetSpec, w: Wiring, given_in: Types, given_out: Types,
         for p, t in node.outputs.items():
             table.put((key, p), t, npath, p, "output")
     known_rules = rules()
+    _propagate(spec, w, table, known_rules, path)
+    weak = [((None, n), given_in.get(n), n, "input") for n in w.inputs] + \
+           [(src, given_out.get(n), n, "output") for n, src in w.outputs.items()]
+    for ref, t, name, side in weak:
+        if t is None:
+            continue
+        saved = dict(table.types)
+        try:
+            if table.put(ref, t, path, name, side):
+                _propagate(spec, w, table, known_rules, path)
+        except EngineError:
+            table.types = saved
+    return table.types
+
+
+def _propagate(spec: NetSpec, w: Wiring, table: _Table, known_rules: dict[str, ShapeRule],
+               path: tuple[str, ...]) -> None:
+    """Apply every node's rule, in order then in reverse, until nothing changes."""
     for _ in range(_PASSES):
         changed = False
         for key in [*w.order, *reversed(w.order)]:
             changed |= _apply(spec, w, key, table, known_rules, path)
         if not changed:
             break
-    return table.types
 
 
 def _apply(spec: NetSpec, w: Wiring, key: str, table: _Table, known_rules: dict[str, ShapeRule],

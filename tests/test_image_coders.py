@@ -134,3 +134,32 @@ def test_image_decoder_on_a_net_output():
     img = net(x)
     assert img.size == (4, 2) and img.mode == "RGB"
     np.testing.assert_array_equal(np.asarray(img), np.round(x.transpose(1, 2, 0) * 255))
+
+
+@pytest.mark.parametrize("net, data, probe", [
+    ('NetChain[{FlattenLayer[], LinearLayer[2], SoftmaxLayer[]}, "Input" -> NetEncoder[{"Image", '
+     '{4, 3}, "Grayscale", "MeanImage" -> 0.5}], "Output" -> NetDecoder[{"Class", {"x", "y"}}]]',
+     {"Input": list(RNG.integers(0, 256, (8, 5, 6), dtype=np.uint8)), "Output": ["x", "y"] * 4},
+     list(RNG.integers(0, 256, (3, 5, 6), dtype=np.uint8))),
+    ('NetChain[{LinearLayer[4], Tanh, LinearLayer[1]}, "Input" -> "Scalar", "Output" -> "Scalar"]',
+     [(0.1, 0.2), (0.5, 1.0), (0.9, 1.8)], [0.3, 0.7]),
+    ('NetChain[{NetMapOperator[LinearLayer[3]], SoftmaxLayer[]}, "Input" -> {"Varying", 2}, '
+     '"Output" -> NetDecoder[{"Characters", "abc"}]]',
+     {"Input": [RNG.normal(size=(4, 2)), RNG.normal(size=(3, 2))], "Output": ["abca", "ccb"]},
+     [RNG.normal(size=(5, 2))]),
+    ('NetChain[{LinearLayer[{3, 2, 2}], LogisticSigmoid}, "Input" -> 2, '
+     '"Output" -> NetDecoder["Image"]]',
+     {"Input": RNG.normal(size=(4, 2)), "Output": list(RNG.uniform(size=(4, 2, 2, 3)))},
+     [RNG.normal(size=2)]),
+])
+def test_trained_nets_with_coders_write_back(net, data, probe):
+    """Targets given as the decoders' values (labels, numbers, strings, images) are encoded for
+    the loss; to_text of the trained net reads back (coders included) with the same outputs."""
+    trained = wlbridge.net_train(net, data, MaxTrainingRounds=2, TrainingProgressReporting=None)
+    again = wlbridge.Net(to_text(trained.to_wl()))
+    a, b = trained(probe), again(probe)
+    if hasattr(a[0], "mode"):  # PIL images
+        a, b = [np.asarray(i) for i in a], [np.asarray(i) for i in b]
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a == b

@@ -156,3 +156,21 @@ def test_data_port_types_leave_class_targets_and_declared_ports_alone():
     assert data_port_types(data, soft) == ({"Input": T((3,))}, {})
     reg = to_net_spec('NetChain[{LinearLayer[]}, "Input" -> 3]')
     assert data_port_types(data, reg) == ({}, {"Output": T(())})
+
+
+def test_varying_input_and_open_output_from_data_then_write_back():
+    """Sequences of 3-vectors of different lengths make the input {"Varying", 3}; the scalar
+    target sizes LinearLayer[]; the trained net states both on writing back."""
+    rng = np.random.default_rng(0)
+    seqs = [rng.normal(size=(int(rng.integers(3, 9)), 3)) for _ in range(24)]
+    ys = [float(s[:, 0].sum()) for s in seqs]
+    net = wlbridge.net_train("NetChain[{GatedRecurrentLayer[8], SequenceLastLayer[], "
+                             "LinearLayer[]}]", {"Input": seqs, "Output": ys},
+                             MaxTrainingRounds=2, TrainingProgressReporting=None)
+    t = net.input_types["Input"]
+    assert isinstance(t.dims[0], LengthVar) and t.dims[1:] == (3,)
+    assert net.output_types["Output"] == T(())
+    text = wlbridge.to_text(net.to_wl())
+    assert text.endswith('"Input" -> {"Varying", 3}, "Output" -> "Real"]')
+    again = wlbridge.Net(text)
+    assert again(seqs[:3]) == pytest.approx(net(seqs[:3]), abs=1e-6)

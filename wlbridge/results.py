@@ -25,7 +25,7 @@ ALIASES = {
 }
 #: Computed on request, not listed by `properties()` (NetTrain's hidden ones).
 HIDDEN = ("RoundLossQuartiles", "FinalNet", "OptimizerSteps", "BatchPermutation",
-          "ExampleLosses")
+          "ExampleLosses", "NetTrainInputForm")  # the last holds all the data: on request only
 #: SkippedTrainingData is always empty: examples NetTrain would skip mid-training (failing to
 #: encode) are refused with a message before training starts here, so none is ever skipped.
 SKIPPED_TRAINING_DATA = {"SkippedExampleIndices": (), "SkippedBatchIndices": (),
