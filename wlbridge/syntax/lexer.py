@@ -182,7 +182,7 @@ def _word(text: str, pos: int) -> tuple[tuple[int, Any, int], int]:
     """A symbol or a pattern (``x``, ``x_``, ``x__h``, ``_.``) starting at ``pos``."""
     m = _SYMBOL_PLAIN.match(text, pos)
     end = m.end() if m else pos
-    if end < len(text) and text[end] == "\\":
+    if end < len(text) and text[end] in "\\`":
         m = SYMBOL_RE.match(text, pos)
         end = m.end() if m else pos
         name = decode_name(text[pos:end]) if m else ""

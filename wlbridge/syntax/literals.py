@@ -14,6 +14,7 @@ NumericArray literals (DESIGN rule 1: what wolframclient's WXF reader gives for 
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Any
@@ -158,8 +159,10 @@ class Literals:
     def negatable(self, x: Any) -> bool:
         """A number literal without a sign (``a - 3`` -> Plus[a, -3], not Times[-1, 3])."""
         t = type(x)
-        if t is int or t is float:
-            return str(x)[0] != "-"
+        if t is int:
+            return x >= 0
+        if t is float:
+            return math.copysign(1.0, x) > 0
         if t is Decimal:
             return not x.is_signed()
         return t is WLFunction and id(x) in self._lits
