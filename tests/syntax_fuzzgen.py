@@ -16,7 +16,9 @@ NUMBERS = ["0", "1", "-3", "1.5", ".5", "1.", "1.5*^-3", "1*^-3", "2^^1011", "36
            "3.14`20", "1.5``3", "0.30000000000000004`", "1.23456789012345678", "1.0*^400",
            "1*^999999999", "1*^-999999999", "12345678901.5*^-31234567891234567890",
            "12345678901234567*^8901234567890", "1" * 4301, "9" * 120, "37^^1", "2^^2",
-           "1.5`99999999999999999999", "1*^" + "9" * 30, "0``5", "2^^1.1*^-9999"]
+           "1.5`99999999999999999999", "1*^" + "9" * 30, "0``5", "2^^1.1*^-9999",
+           "%" + "1" * 4400, "#" + "2" * 4400, "##" + "3" * 4400, "1" * 4400 + "^^1",
+           "1*^" + "0" * 5000 + "1", "0" * 5000 + "1", "0." + "0" * 5000 + "1"]
 ATOMS = ["x", "$x", "a`b", "`c", "System`Print", "True", "Null", "None", "Infinity", "x_",
          "_", "x__h", "x___", "_.", "x_.", "#", "#2", "##", "#name", "%", "%%", "%3",
          '"s"', '""', '"a\\"b"', '"\\[Alpha]"', '"\\:03b1"', '"\\q"', '"\\[Nope]"',
@@ -77,14 +79,14 @@ def nested(rng: random.Random) -> str:
     """Deep or long shapes: chains, nesting near the depth limit, repeated prefixes."""
     unit = rng.choice(["a -> ", "-", "- ", "!", "f[", "{", "(", "a + ", "a;", "x_?", "f@",
                        "a /. ", "#&", "a'", "a[[1]]", "<|a -> ", "a ~f~ "])
-    n = rng.choice([10, 200, 255, 256, 257, 300, 2000])
+    n = rng.choice([3, 10, 50, 255, 256, 257]) if rng.random() < 0.97 else 2000
     return unit * n + rng.choice(["x", "", "1", "]" * n, "}" * n, ")" * n])
 
 
 def inputs(seed: int, count: int):
     """``count`` deterministic hostile inputs for ``seed``."""
     rng = random.Random(seed)
-    makers = [token_soup, token_soup, junk, nested]
+    makers = [token_soup, token_soup, token_soup, junk, junk, nested]
     for _ in range(count):
         r = rng.random()
         if r < 0.45:

@@ -45,6 +45,15 @@ def test_exact_numbers_too_big_to_build_are_errors_at_once(text, count):
     assert f"has {count} digits, more than the {MAX_DIGITS} this reader builds" in str(err)
 
 
+def test_long_digit_runs_anywhere_are_read_or_refused():
+    """Python's int(str) limit also hid in slots, Out[n], bases and exponents."""
+    assert same(parse("%" + "1" * 4400), wl.Out((10 ** 4400 - 1) // 9))
+    assert same(parse("#" + "2" * 4400), wl.Slot(2 * (10 ** 4400 - 1) // 9))
+    assert parse("1*^" + "0" * 5000 + "1") == 10 and parse("0" * 5000 + "1") == 1
+    assert "is not between 2 and 36" in str(_error("1" * 4400 + "^^1"))
+    assert "200000 digits are more than the 100000" in str(_error("##" + "3" * 200_000))
+
+
 def test_exponent_beyond_max_number_is_an_error_with_position():
     err = _error("f[x, 12345678901.5*^-31234567891234567890]")
     assert (err.line, err.column) == (1, 6)

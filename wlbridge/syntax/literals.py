@@ -23,7 +23,7 @@ from wolframclient.language.expression import WLFunction, WLSymbol
 
 from wlbridge.syntax.errors import WLSyntaxError
 from wlbridge.syntax.lexer import decode_name
-from wlbridge.syntax.numbers import NumberError, number_value
+from wlbridge.syntax.numbers import MAX_DIGITS, NumberError, number_value, to_int
 from wlbridge.syntax.optable import CONSTANTS
 
 _S = WLSymbol
@@ -180,20 +180,27 @@ class Literals:
     symbol = staticmethod(symbol)
     association = staticmethod(association)
 
-    @staticmethod
-    def slot(text: str) -> Any:
-        if text.startswith("##"):
-            return fn("SlotSequence", int(text[2:] or 1))
-        rest = text[1:]
-        return fn("Slot", int(rest) if rest.isdigit() else (rest or 1))
+    def count(self, digits: str, start: int) -> int:
+        """The n of ``#n``, ``##n``, ``%n`` (as long as any integer literal may be)."""
+        if len(digits) > MAX_DIGITS:
+            raise WLSyntaxError("sntxb", f"{len(digits)} digits are more than the {MAX_DIGITS} "
+                                "this reader builds", self.source, start)
+        return to_int(digits)
 
-    @staticmethod
-    def out(text: str) -> Any:
+    def slot(self, text: str, start: int) -> Any:
+        if text.startswith("##"):
+            return fn("SlotSequence", self.count(text[2:], start) if text[2:] else 1)
+        rest = text[1:]
+        if rest.isdigit():
+            return fn("Slot", self.count(rest, start))
+        return fn("Slot", rest or 1)
+
+    def out(self, text: str, start: int) -> Any:
         if text == "%":
             return fn("Out")
         if text.endswith("%"):
             return fn("Out", -len(text))
-        return fn("Out", int(text[1:]))
+        return fn("Out", self.count(text[1:], start))
 
     def pattern(self, text: str) -> Any:
         if "\\" in text:

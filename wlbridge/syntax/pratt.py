@@ -105,9 +105,9 @@ class Parser(SpecialForms):
             if kind == PAT:
                 return self.pattern(value)
             if kind == SLOT:
-                return self.slot(value)
+                return self.slot(value, start)
             if kind == OUT:
-                return self.out(value)
+                return self.out(value, start)
             self.i -= 1
             raise self.error(tok)
         if value == "(":
