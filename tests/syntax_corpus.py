@@ -321,6 +321,7 @@ ORACLE_SKIP = {
 KNOWN_DIVERGENCES: dict[str, tuple[str, str | None]] = {  # None: Mathics3 cannot read it
     "x |-> x^2": ("Function[x, Power[x, 2]]", None),
     "a \u2208 Reals": ("Element[a, Reals]", None),
+    "x //= f": ("ApplyTo[x, f]", None),  # //= (Mathematica 12.2) is not in Mathics3's tokens
     "f @@@ x": ("MapApply[f, x]", "Apply[f, x, List[1]]"),  # MapApply since Mathematica 13.1
     "a <-> b": ("TwoWayRule[a, b]", "UndirectedEdge[a, b]"),  # <-> is TwoWayRule in Mathematica
     # /* has Precedence 624 in Mathematica (below @* 625 and @ 640); Mathics3 parses it at 650
