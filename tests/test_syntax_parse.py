@@ -39,7 +39,8 @@ def same(a, b) -> bool:
     if isinstance(a, float):
         return a == b and str(a) == str(b)
     if isinstance(a, np.ndarray):
-        return a.dtype == b.dtype and np.array_equal(a, b)
+        return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(
+            a, b, equal_nan=a.dtype.kind in "fc")
     return a == b
 
 

@@ -21,6 +21,12 @@ def _float_text(x: float) -> str:
     return float_text(x)
 
 
+def format_int(n: int) -> str:
+    from wlbridge.syntax.writer import format_int as write
+
+    return write(n)
+
+
 def to_text(x: Any) -> str:
     from wlbridge.syntax.writer import to_text as write
 
@@ -41,7 +47,9 @@ def canonical(expr: Any) -> str:
         elif o is None:
             out.append("Null")
         elif isinstance(o, int):
-            out.append(str(o))
+            out.append(format_int(o))
+        elif isinstance(o, complex):
+            _push_call(stack, WLSymbol("Complex"), [o.real, o.imag])
         elif isinstance(o, float):
             out.append(format_real(o, machine_mark=False) if math.isfinite(o)
                        else _float_text(o))

@@ -45,9 +45,9 @@ NO_UNICODE = {"Integrate", "Sum", "Product", "Limit", "MaxLimit", "MinLimit", "D
               "QuestionQuestion", "Definition", "Information"}
 
 
-def _unicode_tokens(name: str, spellings: dict, named: dict) -> list[str]:
+def _unicode_tokens(name: str, spellings: dict, named: dict, private: dict) -> list[str]:
     out = []
-    for s in spellings.get(name, []) + [named.get(name, "")]:
+    for s in spellings.get(name, []) + [named.get(name, ""), private.get(name, "")]:
         if len(s) == 1 and not s.isascii() and s not in out:
             out.append(s)
     return out
@@ -56,7 +56,7 @@ def _unicode_tokens(name: str, spellings: dict, named: dict) -> list[str]:
 def build() -> dict:
     """The table as plain data: {kind: {token: (name, precedence[, associativity])}}."""
     import mathics_scanner
-    from mathics_scanner.characters import LETTERLIKES, NAMED_CHARACTERS
+    from mathics_scanner.characters import LETTERLIKES, NAME_TO_WL_UNICODE, NAMED_CHARACTERS
 
     data = json.loads((Path(mathics_scanner.__file__).parent / "data" / "operators.json")
                       .read_text(encoding="utf-8"))
@@ -72,7 +72,7 @@ def build() -> dict:
     for name, (prec, assoc) in sorted(infix_names.items()):
         tokens = [ASCII[name]] if name in ASCII else []
         if name not in NO_UNICODE:
-            tokens += _unicode_tokens(name, spellings, NAMED_CHARACTERS)
+            tokens += _unicode_tokens(name, spellings, NAMED_CHARACTERS, NAME_TO_WL_UNICODE)
         for tok in tokens:
             infix.setdefault(tok, (name, prec, assoc))
     infix.update(EXTRA_TOKENS)
@@ -83,7 +83,7 @@ def build() -> dict:
     for name, prec in sorted(data["prefix-operators"].items()):
         tokens = [ASCII[name]] if name in ASCII else []
         if name not in NO_UNICODE:
-            tokens += _unicode_tokens(name, spellings, NAMED_CHARACTERS)
+            tokens += _unicode_tokens(name, spellings, NAMED_CHARACTERS, NAME_TO_WL_UNICODE)
         for tok in tokens:
             prefix.setdefault(tok, (name, prec))
     prefix.setdefault("+", ("Plus", data["prefix-operators"]["UnaryPlus"]))
@@ -91,7 +91,7 @@ def build() -> dict:
     for name, prec in sorted(data["postfix-operators"].items()):
         tokens = [ASCII[name]] if name in ASCII else []
         if name not in NO_UNICODE:
-            tokens += _unicode_tokens(name, spellings, NAMED_CHARACTERS)
+            tokens += _unicode_tokens(name, spellings, NAMED_CHARACTERS, NAME_TO_WL_UNICODE)
         for tok in tokens:
             if tok not in infix:
                 postfix.setdefault(tok, (name, prec))

@@ -43,10 +43,12 @@ _PLAIN = rf"(?:{_NOT_OP}[^\W\d_]|[{_LL}])(?:{_NOT_OP}[^\W_]|[{_LL}])*"
 _SYMBOL_PLAIN = re.compile(rf"`?{_PLAIN}(?:`{_PLAIN})*")
 _BLANK_TAIL = re.compile(rf"_(?:\.|_{{0,2}}(?:`?{_NAME}(?:`{_NAME})*)?)")
 _NUMBER = re.compile(r"(?:\d+\^\^[0-9a-zA-Z]+(?:\.(?!\.)[0-9a-zA-Z]*)?|\d+(?:\.(?!\.)\d*)?|\.\d+)"
-                     r"(?:``?(?:[+-]?(?:\d+\.?\d*|\.\d+))?)?(?:\*\^[+-]?\d+)?")
+                     r"(?:``?(?:[+-]?(?:\d+\.?\d*|\.\d+))?)?(?:\*\^[+-]?\d+)?", re.ASCII)
 _SLOT = re.compile(rf"##\d*|#(?:\d+|{_NAME})?")
 _OUT = re.compile(r"%(?:%+|\d+)?")
 _WS = re.compile(r"\s+")
+_DIGITS = "0123456789"
+_DIGITS1 = frozenset(_DIGITS)
 _UNSET_TAIL = re.compile(r"\s+\.(?![\d.])")  # "x = ." is Unset[x], like "x =."
 _FILENAME = re.compile(r"[a-zA-Z0-9`/.\\!\-:_$*~?]+")
 _ESCAPE_ONE = re.compile(_ESC)
@@ -182,7 +184,7 @@ def _word(text: str, pos: int) -> tuple[tuple[int, Any, int], int]:
     """A symbol or a pattern (``x``, ``x_``, ``x__h``, ``_.``) starting at ``pos``."""
     m = _SYMBOL_PLAIN.match(text, pos)
     end = m.end() if m else pos
-    if end < len(text) and text[end] == "\\":
+    if end < len(text) and text[end] in "\\`":
         m = SYMBOL_RE.match(text, pos)
         end = m.end() if m else pos
         name = decode_name(text[pos:end]) if m else ""
@@ -226,7 +228,7 @@ def tokenize(text: str, fast: dict[int, tuple[int, Any]] | None = None) -> list[
         ch = text[pos]
         if ch.isspace():
             pos = _WS.match(text, pos).end()
-        elif ch.isdigit() or (ch == "." and text[pos + 1:pos + 2].isdigit()):
+        elif ch in _DIGITS or (ch == "." and text[pos + 1:pos + 2] in _DIGITS1):
             m = _NUMBER.match(text, pos)
             append((NUM, m.group(), pos))
             pos = m.end()

@@ -14,6 +14,7 @@ NumericArray literals (DESIGN rule 1: what wolframclient's WXF reader gives for 
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,7 @@ from wolframclient.language.expression import WLFunction, WLSymbol
 
 from wlbridge.syntax.errors import WLSyntaxError
 from wlbridge.syntax.lexer import decode_name
-from wlbridge.syntax.numbers import NumberError, number_value
+from wlbridge.syntax.numbers import MAX_DIGITS, NumberError, number_value, to_int
 from wlbridge.syntax.optable import CONSTANTS
 
 _S = WLSymbol
@@ -158,8 +159,10 @@ class Literals:
     def negatable(self, x: Any) -> bool:
         """A number literal without a sign (``a - 3`` -> Plus[a, -3], not Times[-1, 3])."""
         t = type(x)
-        if t is int or t is float:
-            return str(x)[0] != "-"
+        if t is int:
+            return x >= 0
+        if t is float:
+            return math.copysign(1.0, x) > 0
         if t is Decimal:
             return not x.is_signed()
         return t is WLFunction and id(x) in self._lits
@@ -177,20 +180,27 @@ class Literals:
     symbol = staticmethod(symbol)
     association = staticmethod(association)
 
-    @staticmethod
-    def slot(text: str) -> Any:
-        if text.startswith("##"):
-            return fn("SlotSequence", int(text[2:] or 1))
-        rest = text[1:]
-        return fn("Slot", int(rest) if rest.isdigit() else (rest or 1))
+    def count(self, digits: str, start: int) -> int:
+        """The n of ``#n``, ``##n``, ``%n`` (as long as any integer literal may be)."""
+        if len(digits) > MAX_DIGITS:
+            raise WLSyntaxError("sntxb", f"{len(digits)} digits are more than the {MAX_DIGITS} "
+                                "this reader builds", self.source, start)
+        return to_int(digits)
 
-    @staticmethod
-    def out(text: str) -> Any:
+    def slot(self, text: str, start: int) -> Any:
+        if text.startswith("##"):
+            return fn("SlotSequence", self.count(text[2:], start) if text[2:] else 1)
+        rest = text[1:]
+        if rest.isdigit():
+            return fn("Slot", self.count(rest, start))
+        return fn("Slot", rest or 1)
+
+    def out(self, text: str, start: int) -> Any:
         if text == "%":
             return fn("Out")
         if text.endswith("%"):
             return fn("Out", -len(text))
-        return fn("Out", int(text[1:]))
+        return fn("Out", self.count(text[1:], start))
 
     def pattern(self, text: str) -> Any:
         if "\\" in text:

@@ -92,10 +92,11 @@ def _base_value(base: int, digits: str) -> Fraction:
 def _exponent(text: str | None) -> int:
     if not text:
         return 0
-    if len(text.lstrip("+-").lstrip("0")) > 16 or abs(int(text)) > MAX_EXPONENT:
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 16 or int(digits) > MAX_EXPONENT:
         raise NumberError(f"the exponent {text[:20]}{'...' if len(text) > 20 else ''} is "
                           "beyond the range of Wolfram numbers ($MaxNumber)")
-    return int(text)
+    return -int(digits) if text.startswith("-") else int(digits)
 
 
 def number_value(token: str) -> Any:
@@ -107,6 +108,8 @@ def number_value(token: str) -> Any:
     marked = m["mark"] is not None
     precise = marked and m["markval"] is not None
     if m["base"] is not None:
+        if len(m["base"]) > 2:
+            raise NumberError(f"base {m['base'][:20]}... is not between 2 and 36")
         base = int(m["base"])
         if abs(exp) * math.log10(max(base, 2)) > MAX_DIGITS:
             raise _too_many(int(abs(exp) * math.log10(max(base, 2))), "the number")

@@ -25,6 +25,8 @@ its length: numbers too big to build are errors (`numbers`), nesting is bounded 
 
 from __future__ import annotations
 
+import gc
+import sys
 from typing import Any
 
 from wolframclient.language.expression import WLFunction
@@ -34,6 +36,7 @@ from wlbridge.syntax.fastpath import GROUP_RE, is_candidate, numeric_list
 from wlbridge.syntax.lexer import END, MAX_DEPTH, OP, tokenize
 from wlbridge.syntax.pratt import Parser
 
+_RECURSION = 8 * MAX_DEPTH + 1000
 #: Brace groups shorter than this go through the parser; longer numeric ones take the fast path.
 FAST_GROUP_CHARS = 512
 
@@ -75,6 +78,18 @@ def _numeric_groups(text: str) -> dict[int, tuple[int, Any]]:
 
 def parse_sequence(text: str) -> tuple[Any, ...]:
     """All items of a top-level comma sequence (``a -> 1, b -> 2``), always as a tuple."""
+    # The reader builds no reference cycles: the cycle collector only adds time that grows
+    # with everything else alive in the process (millions of new objects for a big text).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_sequence(text)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_sequence(text: str) -> tuple[Any, ...]:
     if not isinstance(text, str):
         raise TypeError(f"parse expects Wolfram text (str), not {type(text).__name__}")
     if not text.strip():
@@ -90,10 +105,16 @@ def parse_sequence(text: str) -> tuple[Any, ...]:
         raise WLSyntaxError("sntxi", "empty input: there is only a comment", text, 0,
                             ("an expression",))
     p = Parser(toks, text)
-    items = [p.expr(0)]
-    while toks[p.i][0] == OP and toks[p.i][1] == ",":
-        p.i += 1
-        items.append(p.expr(0))
+    if sys.getrecursionlimit() < _RECURSION:
+        sys.setrecursionlimit(_RECURSION)  # MAX_DEPTH levels take up to ~5 frames each
+    try:
+        items = [p.expr(0)]
+        while toks[p.i][0] == OP and toks[p.i][1] == ",":
+            p.i += 1
+            items.append(p.expr(0))
+    except RecursionError:  # a caller already deep in its own stack
+        raise WLSyntaxError("depth", "the expression nests too deeply to read", text,
+                            toks[min(p.i, len(toks) - 1)][2]) from None
     if toks[p.i][0] != END:
         raise p.error(toks[p.i], ('","', "the end of the input"))
     result = tuple(items)

@@ -31,7 +31,7 @@ from wlbridge.syntax.special import SpecialForms
 _S = WLSymbol
 _TIMES, _PLUS, _POWER, _LIST = _S("Times"), _S("Plus"), _S("Power"), _S("List")
 _RELATIONS = {"Equal", "Unequal", "Less", "Greater", "LessEqual", "GreaterEqual"}
-_STARTS = {"(", "{", "<|", *PREFIX}
+_STARTS = {"(", "{", "<|", "!!", ";;", *PREFIX}
 _EXPECTED = ("an expression", "a symbol", "a number", "a string")
 TIMES_PREC, PLUS_PREC = INFIX["*"][1], INFIX["+"][1]
 
@@ -105,9 +105,9 @@ class Parser(SpecialForms):
             if kind == PAT:
                 return self.pattern(value)
             if kind == SLOT:
-                return self.slot(value)
+                return self.slot(value, start)
             if kind == OUT:
-                return self.out(value)
+                return self.out(value, start)
             self.i -= 1
             raise self.error(tok)
         if value == "(":
@@ -124,6 +124,9 @@ class Parser(SpecialForms):
             return self.association(self.seq("|>"))
         if value == ";;":
             return self.span(1, 0)
+        if value == "!!":  # !!a is Not[Not[a]]
+            self.i += 1
+            return self.op(_fn("Not", _fn("Not", self.expr(PREFIX["!"][1]))))
         if value in PREFIX:
             self.i += 1
             return self.prefix_op(value)
@@ -140,8 +143,6 @@ class Parser(SpecialForms):
             return self.op(WLFunction(_TIMES, -1, *self.splice(operand, _TIMES)))
         if name == "Plus":
             return self.op(WLFunction(_PLUS, *self.splice(operand, _PLUS)))
-        if value == "!!":
-            return self.op(_fn("Not", _fn("Not", operand)))
         return self.op(_fn(name, operand))
 
     def filename(self) -> str:
