@@ -91,30 +91,45 @@ def atomic_write(path: str, write: Callable[[str], None]) -> None:
     beyond what was there."""
     folder = os.path.dirname(os.path.abspath(path))
     fd = _unnamed_file(folder)
-    tmp = path + ".part"
-    if fd is None:
+    if fd is not None:
         try:
-            write(tmp)
-            os.replace(tmp, path)
+            write(f"/proc/self/fd/{fd}")
+            if _link_into_place(fd, folder, os.path.basename(path)):
+                return
         finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return
-    dir_fd = os.open(folder, os.O_RDONLY)
-    name = os.path.basename(path)
+            os.close(fd)
+    tmp = path + ".part"  # no unnamed files here: a named one, renamed when whole
     try:
-        source = f"/proc/self/fd/{fd}"
-        write(source)
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _link_into_place(fd: int, folder: str, name: str) -> bool:
+    """Give the unnamed file ``fd`` the name ``name`` in ``folder``, replacing a file of that
+    name; False where the system refuses such links (then nothing was named)."""
+    dir_fd = os.open(folder, os.O_RDONLY)
+    source, part = f"/proc/self/fd/{fd}", name + ".part"
+    try:
         try:  # a new name appears whole at once
             os.link(source, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=True)
+            return True
         except FileExistsError:  # replacing a file: a complete copy, renamed over it
-            part = os.path.basename(tmp)
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(part, dir_fd=dir_fd)
+            pass
+        except OSError:
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(part, dir_fd=dir_fd)
+        try:
             os.link(source, part, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=True)
             os.replace(part, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(part, dir_fd=dir_fd)
+        return True
     finally:
-        os.close(fd)
         os.close(dir_fd)
 
 

@@ -30,10 +30,13 @@ from typing import Any
 
 import torch
 
+from engine.denormal import flush_denormals
 from engine.errors import EngineError
 from engine.events import Events
 from engine.loop_listeners import LoopListener
 from engine.loop_result import SKIPPED_TRAINING_DATA, TrainingWarning, TrainResult
+from engine.loop_run import Run
+from engine.loop_signals import catching_stop_signals
 from engine.loop_step import TrainingStep, example_losses
 from engine.spec import Dataset, EncoderSpec, TrainConfig
 
@@ -65,10 +68,6 @@ def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,
     """
     if config.updates_per_batch < 1:
         raise EngineError("badintopt", "\"UpdatesPerBatch\" should be a positive integer.")
-    from engine.denormal import flush_denormals
-    from engine.loop_run import Run
-    from engine.loop_signals import catching_stop_signals
-
     # Subnormal floats (ADAM's second moments, long backward chains) take a slow microcode
     # path on x86; MXNet flushes them, and so do we while training on the CPU. SIGINT and
     # SIGTERM stop at the end of a batch (engine.loop_signals).

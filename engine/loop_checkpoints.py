@@ -1,6 +1,7 @@
 """Checkpoints during a run (reference §9.9): one save per due spec, and the saves after the
 loop. `engine.checkpoint` decides when and where; this module does the save with its events
-(§3.9, §3.10) and the "CheckpointStarted" callback that may skip it (§9.6).
+(§3.9, §3.10) and the "CheckpointStarted" callback that may skip it (§9.6), and writes the
+whole training state beside each file first (`engine.resume`).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ A `LoopListener` overrides the hooks it needs; the run calls them in this order:
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -112,8 +113,6 @@ class Reporting(LoopListener):
         self.pending: list[tuple[float, torch.Tensor | None]] = []
 
     def started(self, run: Run) -> None:
-        import math
-
         cfg = run.cfg
         self.reporter.start({
             "Method": run.method.name, "Device": cfg.target_device.upper(),

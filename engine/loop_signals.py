@@ -11,7 +11,11 @@ keep, and a signal interrupts as Python's own SIGINT does; after the loop, signa
 only counted, so the result can be written whole.
 
 `catching_stop_signals()` installs the handlers (main thread only; a nested use shares the
-outer one, so the CLI can cover result writing too) and restores the previous ones.
+outer one, so the CLI can cover result writing too) and restores the previous ones. A run
+stopped this way ends with reason "Aborted" and, when checkpointing, saves its checkpoints
+(with the training state, to resume from). In a Python program `net_train` then returns
+normally, SIGTERM included: the program sees ``ReasonTrainingStopped`` and decides; the CLI
+writes the result and exits 0.
 """
 
 from __future__ import annotations

@@ -36,6 +36,11 @@ _RESULT_LISTS = ("batch_losses", "round_losses", "round_measurements", "round_lo
                  "validation_positions", "round_positions", "checkpoint_files")
 
 
+def _q(path: str) -> str:
+    """A path in double quotes, as the messages name files."""
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def state_path(checkpoint: str) -> str:
     """The training-state file written beside ``checkpoint``."""
     return checkpoint + STATE_SUFFIX
@@ -99,16 +104,16 @@ def load_state(path: str, device: torch.device) -> dict[str, Any]:
     when there is none or it is not one."""
     file = path if path.endswith(STATE_SUFFIX) else state_path(path)
     if not os.path.isfile(file):
-        raise EngineError("invresume", f"\"ResumeFrom\" -> File[{path!r}]: no training state "
-                          f"was found; {file!r} (written beside each "
+        raise EngineError("invresume", f"\"ResumeFrom\" -> File[{_q(path)}]: no training state "
+                          f"was found; {_q(file)} (written beside each "
                           "TrainingProgressCheckpointing file) does not exist.")
     try:
         state = torch.load(file, map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same message
-        raise EngineError("invresume", f"\"ResumeFrom\" -> File[{path!r}]: {file!r} is not "
-                          f"a readable training state ({type(exc).__name__}).") from None
+    except Exception:  # noqa: BLE001 - any unreadable file gets the same message
+        raise EngineError("invresume", f"\"ResumeFrom\" -> File[{_q(path)}]: {_q(file)} is not "
+                          "a readable training state.") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise EngineError("invresume", f"\"ResumeFrom\" -> File[{path!r}]: {file!r} is not "
+        raise EngineError("invresume", f"\"ResumeFrom\" -> File[{_q(path)}]: {_q(file)} is not "
                           "a training state written by TrainingProgressCheckpointing.")
     return state
 

@@ -225,3 +225,36 @@ def test_real16_checkpoint_holds_the_float32_masters(data, tmp_path):
     trained = res["TrainedNet"].arrays()[("1", "Weights")]
     np.testing.assert_array_equal(saved, trained)
     assert not np.array_equal(saved, saved.astype(np.float16).astype(np.float32))
+
+
+@pytest.mark.parametrize("unnamed", [True, False])
+def test_atomic_write_is_whole_or_nothing(tmp_path, monkeypatch, unnamed):
+    """`atomic_write` (every checkpoint and training state): a new file and a replaced one
+    appear only whole; a writer that fails half way leaves the old file and no other name,
+    through unnamed files (Linux O_TMPFILE) and through the ".part" rename elsewhere."""
+    import engine.checkpoint as ck
+
+    if not unnamed:
+        monkeypatch.setattr(ck, "_unnamed_file", lambda folder: None)
+    path = str(tmp_path / "net.wxf")
+
+    def write(text):
+        def w(target):
+            with open(target, "w") as f:
+                f.write(text)
+        return w
+
+    ck.atomic_write(path, write("first"))
+    ck.atomic_write(path, write("second"))
+    assert os.listdir(tmp_path) == ["net.wxf"] and open(path).read() == "second"
+
+    def broken(target):
+        with open(target, "w") as f:
+            f.write("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        ck.atomic_write(path, broken)
+    with pytest.raises(OSError):
+        ck.atomic_write(str(tmp_path / "new.wxf"), broken)
+    assert os.listdir(tmp_path) == ["net.wxf"] and open(path).read() == "second"

@@ -214,3 +214,63 @@ def test_an_interrupt_inside_a_batch_is_not_counted():
     assert r.reason == "Aborted"
     assert r.total_batches == len(r.batch_losses) == r.optimizer_steps == 5
     assert r.examples_processed == 20
+
+
+def _slow_third_batch(signal_delays: list[float]):
+    """A regression module whose third batch takes 1.5 s; entering it, signals are sent to
+    this process after each of ``signal_delays`` seconds (from a timer thread)."""
+    import threading
+
+    import torch
+
+    class Slow(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 1)
+            self.calls = 0
+
+        def forward(self, inputs, lengths=None):
+            self.calls += 1
+            if self.calls == 3:
+                for d in signal_delays:
+                    threading.Timer(d, os.kill, (os.getpid(), signal.SIGINT)).start()
+                for _ in range(30):
+                    time.sleep(0.05)
+            return {"Loss": (self.lin(inputs["Input"])[:, 0] - inputs["Target"]) ** 2}
+
+    return Slow()
+
+
+def _run_slow(delays: list[float]):
+    import numpy as np
+
+    from engine.loop import train
+    from engine.spec import Dataset, TrainConfig
+
+    rng = np.random.default_rng(0)
+    data = Dataset({"Input": rng.normal(size=(40, 2)).astype(np.float32),
+                    "Target": rng.normal(size=40).astype(np.float32)})
+    return train(_slow_third_batch(delays), data,
+                 TrainConfig(batch_size=4, max_training_rounds=3,
+                             training_progress_measurements=()))
+
+
+def test_second_signal_within_the_grace_lets_the_batch_finish(monkeypatch):
+    """In-process (net_train's own handler): two Ctrl-C a moment apart during a slow batch;
+    the batch finishes and the run stops right after it, with all three batches counted."""
+    import engine.loop_signals
+
+    monkeypatch.setattr(engine.loop_signals, "GRACE_SECONDS", 5.0)
+    r = _run_slow([0.2, 0.4])
+    assert r.reason == "Aborted" and r.total_batches == len(r.batch_losses) == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_a_signal_after_the_grace_aborts_a_stuck_batch(monkeypatch):
+    """A batch that does not end: a signal later than the grace after the first aborts it,
+    and it is not counted (the result has the two batches before it)."""
+    import engine.loop_signals
+
+    monkeypatch.setattr(engine.loop_signals, "GRACE_SECONDS", 0.3)
+    r = _run_slow([0.2, 0.9])
+    assert r.reason == "Aborted" and r.total_batches == len(r.batch_losses) == 2
