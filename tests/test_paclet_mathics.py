@@ -108,6 +108,7 @@ def test_standin_nets_take_the_internal_form(kernel):
     internal association (so it must never be sent as text), while Information[net0,
     "InputForm"] is the held constructor with sizes as lists and Ramp as ElementwiseLayer."""
     text, _ = ev(kernel, f"ToString[{MLP}, InputForm]")
+    # (Mathics3's Information holds its arguments; the stand-in evaluates them once)
     assert text.value.startswith('NetChain[<|"Type" -> "Chain", "Nodes" -> <|"1" -> <|')
     r, out = ev(kernel, "held = Information[NetInitialize[NetReplacePart["
                         f'{MLP}, "Input" -> 64]], "InputForm"]; {{Head[held], '
@@ -126,7 +127,7 @@ def test_mlp_on_digits_given_as_rules(kernel):
     Without a front end the progress is the print table, its last row from the results."""
     t0 = time.monotonic()
     code = (f"net = {MLP}; "
-            "trained = TorchNetTrain[net, rules, MaxTrainingRounds -> 15, BatchSize -> 32, "
+            "trained = TorchNetTrain[net, rules, MaxTrainingRounds -> 40, BatchSize -> 32, "
             'RandomSeeding -> 1]; '
             '{Head[trained], NetExtract[trained, "Output"], NetExtract[trained, "Input"], '
             'Information[trained, "ArraysPositionList"]}')
@@ -134,7 +135,7 @@ def test_mlp_on_digits_given_as_rules(kernel):
     assert _messages(out) == [], out
     header = next(o for o in out if "round loss" in o)
     assert header.split()[:3] == ["%", "round", "batch"]
-    assert out[-1].split()[:3] == ["100%", "15", "8"], out  # 240 / 32 -> 8 batches a round
+    assert out[-1].split()[:3] == ["100%", "40", "8"], out  # 240 / 32 -> 8 batches a round
     head, decoder, shape, positions = mathics_to_py(r)
     assert str(head).endswith("NetChain")
     assert str(decoder.head).endswith("NetDecoder") and decoder.args[0] == "Class"
@@ -160,7 +161,7 @@ def test_all_from_an_association_with_validation_gives_the_results_object(kernel
             '{Head[res], res["TotalRounds"], res["BatchesPerRound"], res["ReasonTrainingStopped"], '
             'Length[res["BatchLossList"]], Length[res["RoundLossList"]], '
             'Length[res["ValidationLossList"]], res["ValidationExamples"], '
-            'NetExtract[res["TrainedNet"], "Output"][[2]]["Labels"]}')
+            'NetExtract[NetExtract[res["TrainedNet"], "Output"], "Labels"]}')
     r, out = ev(kernel, code)
     assert _messages(out) == [], out
     head, rounds, bpr, reason, nb, nr, nv, nval, labels = mathics_to_py(r)
@@ -265,3 +266,43 @@ def test_an_evaluator_without_torch_is_named_at_once(kernel, tmp_path):
     assert str(r).endswith("$Failed")
     r, out = ev(kernel, f'TorchNetTrain[{SMALL}, {SMALL_DATA}, "Evaluator" -> 42]')
     assert any("TorchNetTrain::evaluator" in m for m in _messages(out)), out
+
+
+def test_stop_button_stops_with_manual_stop(kernel):
+    """The panel's Stop button sets the paclet's stop flag; the next slice asks Python to stop
+    at the next batch (stop(sid, False)), which NetTrain reports as "ManualStop". Here the flag
+    is set from a TrainingProgressFunction, as the button's action does it."""
+    r, out = ev(kernel, f'res = TorchNetTrain[{SMALL}, {SMALL_DATA}, "All", '
+                        'MaxTrainingRounds -> 100000, BatchSize -> 8, '
+                        'TrainingProgressFunction -> {Function[info, '
+                        'TorchNetTrain`Private`$stopRequested = True], "Interval" -> 1}, '
+                        'TrainingProgressReporting -> None]; '
+                        '{res["ReasonTrainingStopped"], res["TotalBatches"]}')
+    assert _messages(out) == [], out
+    reason, batches = mathics_to_py(r)
+    assert reason == "ManualStop"
+    assert 2 <= batches < 1000
+
+
+def test_progress_panel_rows(kernel):
+    """The notebook panel (not shown here: no front end) has NetTrain's rows for a progress
+    association as step gives it, the timings grid and memory row when asked, and Stop."""
+    code = ('Block[{TorchNetTrain`Private`$reportTimings = True, TorchNetTrain`Private`$reportMemory = True, '
+            'TorchNetTrain`Private`$batchBag = Internal`Bag[], TorchNetTrain`Private`$stopRequested = False}, '
+            'Internal`StuffBag[TorchNetTrain`Private`$batchBag, {1, 0.9}]; '
+            'Internal`StuffBag[TorchNetTrain`Private`$batchBag, {2, 0.7}]; '
+            'p = TorchNetTrain`Private`progressPanel[<|"ProgressFraction" -> 0.25, "Round" -> 2, '
+            '"TotalRounds" -> 8, "Batch" -> 3, "BatchesPerRound" -> 10, "TimeElapsed" -> 12.4, '
+            '"TimeRemaining" -> 37.2, "BatchLoss" -> 0.5, "RoundLoss" -> 0.6, '
+            '"RoundMeasurements" -> <|"Loss" -> 0.6, "ErrorRate" -> 0.125|>, '
+            '"$Timings" -> <|"Batch" -> <|"Last" -> 0.01, "Min" -> 0.008, "Max" -> 0.02|>|>, '
+            '"$MemoryUsage" -> <|"RSS" -> 123|>|>]]; '
+            '{Head[p], p[[1, 1, All, 1]], ToString[p[[1, 1, 3, 2]]], ToString[p[[1, 1, 6, 2]]]}')
+    r, out = ev(kernel, code)
+    assert _messages(out) == [], out
+    head, labels, batch, error = mathics_to_py(r)
+    assert str(head).endswith("Panel")
+    assert labels == ["progress", "round", "batch", "time", "loss", "error", "loss plot",
+                      "timings", "memory", ""]
+    assert batch.replace(" ", "") == "3/10"
+    assert "round 12%" in error or "round 13%" in error

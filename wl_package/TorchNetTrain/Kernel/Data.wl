@@ -39,7 +39,9 @@ portCoder[net_, port_, "Input"] := With[{c = Quiet[NetExtract[net, port]]},
 portCoder[net_, port_, "Output"] := With[{c = Quiet[NetExtract[net, port]]},
   If[MatchQ[c, _NetDecoder], Quiet[NetEncoder[c]], None]];
 
-coderKind[c : (_NetEncoder | _NetDecoder)] := Replace[First[c], Except[_String] -> "Custom"];
+(* ref/NetExtract: NetExtract[coder, "param"]; "Type" names the coder's kind *)
+coderKind[c : (_NetEncoder | _NetDecoder)] := Replace[Quiet[NetExtract[c, "Type"]],
+  Except[_String] :> Replace[First[c], Except[_String] -> "Custom"]];
 coderKind[None] := "Tensor";
 
 (* NumericArray element type a port's encoded values travel as *)

@@ -34,11 +34,14 @@ callbackInfo[sid_, f_, info_Association] := Module[{extra = <||>},
   If[usesKeyQ[f, "Net"], extra = Join[extra, <|"Net" -> currentNet[sid]|>]];
   Join[info, extra]];
 
-applyCallback[sid_String, {k_Integer, info_}] := With[{f = $functions[[k]]},
-  With[{r = f[callbackInfo[sid, f, info]]}, Which[
-    r === "StopTraining", pycall[$session, "stop", {sid, False}],
-    r === "AbortTraining", pycall[$session, "stop", {sid, True}],
-    True, Null]]];
+(* Callbacks queued after a stop was asked for are dropped: NetTrain calls none once a
+   function has stopped or aborted training (the Python loop may have run a little ahead). *)
+applyCallback[sid_String, {k_Integer, info_}] /; ! ($stopping || $stopSent || $stopRequested) :=
+  With[{f = $functions[[k]]},
+    With[{r = f[callbackInfo[sid, f, info]]}, Which[
+      r === "StopTraining", $stopSent = True; pycall[$session, "stop", {sid, False}],
+      r === "AbortTraining", $stopping = True; pycall[$session, "stop", {sid, True}],
+      True, Null]]];
 applyCallback[_, _] := Null;
 
 (* ---- what the kernel keeps of the progress: batch losses, round and validation losses ------ *)
@@ -64,8 +67,7 @@ poll[sid_String] := Module[{ans = pycall[$session, "step", {sid, $TorchNetTrainS
   Scan[applyLog, Lookup[ans, "Log", {}]];
   $progress = Lookup[ans, "Progress", <||>];
   recordProgress[$progress];
-  (* after an abort no kernel function runs again: NetTrain calls none after its first abort *)
-  If[! $stopping, Scan[applyCallback[sid, #] &, Lookup[ans, "Callbacks", {}]]];
+  Scan[applyCallback[sid, #] &, Lookup[ans, "Callbacks", {}]];
   If[$stopRequested && ! $stopSent, $stopSent = True; pycall[$session, "stop", {sid, False}]];
   If[$printTable && ! TrueQ[ans["Done"]], printRow[$progress, False]];
   TrueQ[ans["Done"]]];

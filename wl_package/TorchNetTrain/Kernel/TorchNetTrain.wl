@@ -34,6 +34,9 @@ which runs in the kernel.";
 $TorchNetTrainPythonPath::usage =
   "$TorchNetTrainPythonPath is a folder added to the Python session's sys.path when it holds \
 wlbridge/ (the checkout the paclet sits in).";
+$TorchNetTrainEvaluator::usage =
+  "$TorchNetTrainEvaluator is the \"Evaluator\" TorchNetTrain uses when none is given \
+(default Automatic: StartExternalSession[\"Python\"]).";
 $TorchNetTrainStepSeconds::usage =
   "$TorchNetTrainStepSeconds is how long each poll of the training thread may wait (default 0.2 s).";
 
@@ -60,6 +63,7 @@ Begin["`Private`"]
 If[! StringQ[$TorchNetTrainPythonPath],
   $TorchNetTrainPythonPath = FileNameDrop[$InputFileName, -4]];
 If[! NumberQ[$TorchNetTrainStepSeconds], $TorchNetTrainStepSeconds = 0.2];
+If[! ValueQ[$TorchNetTrainEvaluator], $TorchNetTrainEvaluator = Automatic];
 
 With[{dir = DirectoryName[$InputFileName]},
   Scan[Get[FileNameJoin[{dir, #}]] &,
@@ -101,7 +105,7 @@ train[net_, data_, prop_, opts_List] := Module[
   {ins, outs, columns, validation = None, val, infos, parts, sid, result},
   $reportTimings = internalFlag[opts, "ReportTimings"];
   $reportMemory = internalFlag[opts, "ReportMemoryUsage"];
-  $session = getSession[optionValue[opts, "Evaluator", Automatic]];
+  $session = getSession[optionValue[opts, "Evaluator", $TorchNetTrainEvaluator]];
   If[$session === $Failed, fail[]];
   ins = inputPorts[net]; outs = outputPorts[net];
   columns = roleColumns["training", data, ins, outs];
