@@ -73,7 +73,11 @@ checkedArrays[na_, lengths_, shape_] := If[NumericArrayQ[na], {na, lengths, shap
 portInfo[net_, port_, side_, values_] := Module[{coder, kind, type, first, info},
   coder = portCoder[net, port, side];
   kind = coderKind[coder];
-  type = If[side === "Output" && kind === "Class", "Integer32", elementType[kind]];
+  type = Which[
+    side === "Output" && kind === "Class", "Integer32",
+    (* integer targets of a net without a decoder (class indices for a softmax output) *)
+    side === "Output" && kind === "Tensor" && ListQ[values] && ArrayQ[values, _, IntegerQ], "Integer32",
+    True, elementType[kind]];
   first = toArrays[Quiet[encodeValues[coder, Take[values, 1]]], type];
   If[first === $Failed, Message[TorchNetTrain::encode, port, Short[First[values]]];
     Return[$Failed]];

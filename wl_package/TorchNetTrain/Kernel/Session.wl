@@ -47,7 +47,8 @@ if p not in __import__('sys').path else None", "Arguments" -> {path}|>]]];
     Message[TorchNetTrain::nomodule, StringRiffle[missing, ", "], evaluator];
     Return[$Failed]];
   ExternalEvaluate[s, "import wlbridge.externalevaluate"];
-  info = pycall[s, "check", {}];
+  (* called in the code itself: an empty "Arguments" may not call the function in every loop *)
+  info = ExternalEvaluate[s, "wlbridge.externalevaluate.check()"];
   If[! AssociationQ[info], reportFailure[info]; Return[$Failed]];
   $pythonInfo = info;
   If[! MatchQ[evaluator, _ExternalSessionObject], $sessions = Join[$sessions, <|key -> s|>]];

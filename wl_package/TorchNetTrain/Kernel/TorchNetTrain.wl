@@ -84,14 +84,15 @@ TorchNetTrain[net_, data_, prop : Except[_?optionsQ], opts___?optionsQ] :=
 fail[] := Throw[$Failed, $failTag];
 fail[f_] := Throw[f, $failTag];
 
-(* NetTrain's properties that Python cannot answer alone: plots are drawn here from "All" *)
-pythonProp[prop_List] := If[Intersection[prop, Append[$plotProperties, "LossPlot"]] =!= {}, "All", prop];
-pythonProp["LossPlot" | "LossEvolutionPlot" | "ErrorRateEvolutionPlot"] := "All";
-pythonProp[All] := "All";
-pythonProp[prop : "All" | "FinalNet" | "TrainingNet"] := prop;
-(* with a single property, also the scalars the final progress row shows *)
-pythonProp[prop_String] := Union[{prop}, $finalRowProperties];
-pythonProp[prop_] := prop;
+(* What finish is asked for: plots are drawn here from "All"; with a single property, also the
+   scalars the final progress row shows *)
+pythonProp[prop_] := Which[
+  prop === All || prop === "All", "All",
+  ListQ[prop], If[Intersection[prop, Append[$plotProperties, "LossPlot"]] =!= {}, "All", prop],
+  MemberQ[Append[$plotProperties, "LossPlot"], prop], "All",
+  MemberQ[{"FinalNet", "TrainingNet"}, prop], prop,
+  StringQ[prop], Union[{prop}, $finalRowProperties],
+  True, prop];
 
 (* port -> values of a role, checked against the net's ports *)
 roleColumns[role_, data_, ins_, outs_] := Module[{cols = normalizeData[data, ins, outs], extra},
