@@ -303,11 +303,15 @@ def test_progress_panel_rows(kernel):
             '"TimeRemaining" -> 37.2, "BatchLoss" -> 0.5, "RoundLoss" -> 0.6, '
             '"RoundMeasurements" -> <|"Loss" -> 0.6, "ErrorRate" -> 0.125|>, '
             '"$Timings" -> <|"Batch" -> <|"Last" -> 0.01, "Min" -> 0.008, "Max" -> 0.02|>|>, '
-            '"$MemoryUsage" -> <|"RSS" -> 123|>|>]]; '
-            '{Head[p], p[[1, 1, All, 1]], ToString[p[[1, 1, 3, 2]]], ToString[p[[1, 1, 6, 2]]]}')
+            '"RecentBatchLosses" -> {0.9, 0.7, 0.6}, '
+            '"$MemoryUsage" -> <|"System" -> 3 * 2^30, "Kernel" -> 200 * 2^20|>|>]]; '
+            '{Head[p], p[[1, 1, All, 1]], ToString[p[[1, 1, 3, 2]]], ToString[p[[1, 1, 6, 2]]], '
+            'Head[p[[1, 1, 7, 2]]], p[[1, 1, 9, 2]]}')
     r, out = ev(kernel, code)
     assert _messages(out) == [], out
-    head, labels, batch, error = mathics_to_py(r)
+    head, labels, batch, error, plot, memory = mathics_to_py(r)
+    assert str(plot).endswith("Graphics")
+    assert memory == "System: 3072 MB, Kernel: 200 MB"
     assert str(head).endswith("Panel")
     assert labels == ["progress", "round", "batch", "time", "loss", "error", "loss plot",
                       "timings", "memory", ""]

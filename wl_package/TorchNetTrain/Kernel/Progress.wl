@@ -142,16 +142,21 @@ timingsLine[t_Association] := StringRiffle[KeyValueMap[#1 <> " " <> num[timingLa
 timingLast[v_Association] := Lookup[v, "Last", Lookup[v, "Mean", None]];
 timingLast[v_] := v;
 
+(* the memory sample (bytes per key: "System", "Kernel", "GPU1"...), in MB *)
 memoryText[p_] := Replace[Lookup[p, "$MemoryUsage", Lookup[p, "MemoryUsage", None]], {
-  a_Association :> StringRiffle[KeyValueMap[ToString[#1] <> ": " <> ToString[#2] &, a], ", "],
+  a_Association :> StringRiffle[KeyValueMap[ToString[#1] <> ": " <> megabytes[#2] &, a], ", "],
   None -> "-", x_ :> ToString[x]}];
+megabytes[b_Integer] /; b >= 2^20 := ToString[Round[b / 2.^20]] <> " MB";
+megabytes[x_] := ToString[x];
 
 (* ---- the panel (notebooks) ----------------------------------------------------------------- *)
 
-lossPlot[] := With[{pts = batchLosses[]},
-  If[Length[pts] < 2, "",
-    ListLogPlot[If[Length[pts] > 600, pts[[-600 ;;]], pts], Joined -> True,
-      ImageSize -> 260, AspectRatio -> 1/3, Axes -> False, Frame -> True]]];
+(* the live loss plot: the last batch losses step sends, else those the kernel sampled *)
+lossPlot[p_Association] := With[{pts = Replace[Lookup[p, "RecentBatchLosses", None],
+    Except[{_, __}] :> batchLosses[][[All, 2]]]},
+  If[Length[pts] < 2 || ! AllTrue[pts, Positive], "",
+    ListLogPlot[pts, Joined -> True, ImageSize -> 260, AspectRatio -> 1/3, Axes -> False,
+      Frame -> True]]];
 
 panelRows[p_Association] := Module[{rows},
   rows = {
@@ -169,7 +174,7 @@ panelRows[p_Association] := Module[{rows},
       "current ", pct[measurement[p, "BatchMeasurements", "ErrorRate"]],
       ", round ", pct[measurement[p, "RoundMeasurements", "ErrorRate"]],
       ", validation ", pct[measurement[p, "ValidationMeasurements", "ErrorRate"]]}]}]];
-  rows = Append[rows, {"loss plot", lossPlot[]}];
+  rows = Append[rows, {"loss plot", lossPlot[p]}];
   If[$reportTimings && AssociationQ[Lookup[p, "$Timings", None]],
     rows = Append[rows, {"timings", timingsGrid[p["$Timings"]]}]];
   If[$reportMemory, rows = Append[rows, {"memory", memoryText[p]}]];
