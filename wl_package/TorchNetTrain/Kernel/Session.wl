@@ -20,11 +20,11 @@ sessionSpec[path_String] := <|"System" -> "Python", "Executable" -> path|>;
 sessionSpec[a_Association] := Join[<|"System" -> "Python"|>, a];
 sessionSpec[_] := $Failed;
 
-$requiredModules = {"numpy", "torch", "wolframclient", "wlbridge"};
+$requiredModules = {"numpy", "torch", "wolframclient", "lark", "wlbridge"};
 
 (* The modules the session cannot import, found without importing them (no side effects). *)
 missingModules[s_] := ExternalEvaluate[s,
-  "[m for m in ('numpy', 'torch', 'wolframclient', 'wlbridge') \
+  "[m for m in ('numpy', 'torch', 'wolframclient', 'lark', 'wlbridge') \
 if __import__('importlib.util').util.find_spec(m) is None]"];
 
 (* Start (or reuse) the session for an evaluator; check it; $Failed with a message if not usable. *)
