@@ -23,9 +23,8 @@ sessionSpec[_] := $Failed;
 $requiredModules = {"numpy", "torch", "wolframclient", "lark", "wlbridge"};
 
 (* The modules the session cannot import, found without importing them (no side effects). *)
-missingModules[s_] := ExternalEvaluate[s,
-  "[m for m in ('numpy', 'torch', 'wolframclient', 'lark', 'wlbridge') \
-if __import__('importlib.util').util.find_spec(m) is None]"];
+missingModules[s_] := ExternalEvaluate[s, <|"Command" -> "lambda ms: [m for m in ms \
+if __import__('importlib.util').util.find_spec(m) is None]", "Arguments" -> {$requiredModules}|>];
 
 (* Start (or reuse) the session for an evaluator; check it; $Failed with a message if not usable. *)
 getSession[evaluator_] := Module[{key = ToString[evaluator, InputForm], s, spec, missing, info},
