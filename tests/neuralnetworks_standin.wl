@@ -100,6 +100,11 @@ NetEncoder["Class", p_Association, _][labels_List] := Module[{out},
     out]];
 NetEncoder["Class", p_Association, t_][label : Except[_List]] := First[NetEncoder["Class", p, t][{label}]];
 
+(* ref/NetExtract: NetExtract[coder, "param"], with "Type" the coder's kind *)
+NetExtract[(NetEncoder | NetDecoder)[kind_String, _, _], "Type"] := kind;
+NetExtract[(NetEncoder | NetDecoder)[_String, p_Association, _], param_String] /;
+  param =!= "Type" := Lookup[p, param, Missing["NotFound"]];
+
 (* ---- NetChain: ref/NetChain ------------------------------------------------------------ *)
 
 portSpec[n_Integer] := tensor[{n}];
@@ -196,6 +201,10 @@ inputForm[net_?chainQ] := Module[{a = First[net], nodes, dims},
       ctor["DropoutLayer"] -> DropoutLayer}]];
 
 Unprotect[Information];
+(* Mathics3's Information holds its arguments: evaluate a net expression once, here *)
+Information[expr : Except[_NetChain], prop : ("InputForm" | "ArraysPositionList" | "ArraysList" |
+    "InputPortNames" | "OutputPortNames")] := With[{v = expr},
+  If[chainQ[v], Information[v, prop], $Failed]];
 Information[net_?chainQ, "InputForm"] := inputForm[net];
 Information[net_?chainQ, "ArraysPositionList"] := Keys[arrayRules[net]];
 Information[net_?chainQ, "ArraysList"] := Replace[Values[arrayRules[net]],

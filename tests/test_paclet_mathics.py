@@ -108,6 +108,7 @@ def test_standin_nets_take_the_internal_form(kernel):
     internal association (so it must never be sent as text), while Information[net0,
     "InputForm"] is the held constructor with sizes as lists and Ramp as ElementwiseLayer."""
     text, _ = ev(kernel, f"ToString[{MLP}, InputForm]")
+    # (Mathics3's Information holds its arguments; the stand-in evaluates them once)
     assert text.value.startswith('NetChain[<|"Type" -> "Chain", "Nodes" -> <|"1" -> <|')
     r, out = ev(kernel, "held = Information[NetInitialize[NetReplacePart["
                         f'{MLP}, "Input" -> 64]], "InputForm"]; {{Head[held], '
@@ -126,7 +127,7 @@ def test_mlp_on_digits_given_as_rules(kernel):
     Without a front end the progress is the print table, its last row from the results."""
     t0 = time.monotonic()
     code = (f"net = {MLP}; "
-            "trained = TorchNetTrain[net, rules, MaxTrainingRounds -> 15, BatchSize -> 32, "
+            "trained = TorchNetTrain[net, rules, MaxTrainingRounds -> 40, BatchSize -> 32, "
             'RandomSeeding -> 1]; '
             '{Head[trained], NetExtract[trained, "Output"], NetExtract[trained, "Input"], '
             'Information[trained, "ArraysPositionList"]}')
@@ -134,7 +135,7 @@ def test_mlp_on_digits_given_as_rules(kernel):
     assert _messages(out) == [], out
     header = next(o for o in out if "round loss" in o)
     assert header.split()[:3] == ["%", "round", "batch"]
-    assert out[-1].split()[:3] == ["100%", "15", "8"], out  # 240 / 32 -> 8 batches a round
+    assert out[-1].split()[:3] == ["100%", "40", "8"], out  # 240 / 32 -> 8 batches a round
     head, decoder, shape, positions = mathics_to_py(r)
     assert str(head).endswith("NetChain")
     assert str(decoder.head).endswith("NetDecoder") and decoder.args[0] == "Class"
@@ -154,18 +155,21 @@ def test_all_from_an_association_with_validation_gives_the_results_object(kernel
     and All: a TorchNetTrainResults answering NetTrain's properties, its TrainedNet the user's
     net, and the two plots drawn in WL, the loss plot with its quartile band."""
     code = (f"net = NetReplacePart[{MLP}, \"Input\" -> 64]; "
-            'res = TorchNetTrain[net, <|"Input" -> xs[[;; 200]], "Output" -> ys[[;; 200]]|>, All, '
+            # chunks of 50 examples (the real limit is 64 MB): Python joins them in order
+            "res = Block[{TorchNetTrain`Private`$chunkBytes = 4 * 64 * 50}, TorchNetTrain[net, "
+            '<|"Input" -> xs[[;; 200]], "Output" -> ys[[;; 200]]|>, All, '
             "ValidationSet -> rules[[201 ;;]], MaxTrainingRounds -> 4, BatchSize -> 40, "
-            'TrainingProgressReporting -> None, "InternalOptions" -> {"PlotLossQuartiles" -> True}]; '
+            'TrainingProgressReporting -> None, "InternalOptions" -> {"PlotLossQuartiles" -> True}]]; '
             '{Head[res], res["TotalRounds"], res["BatchesPerRound"], res["ReasonTrainingStopped"], '
+            'res["TrainingExamples"], '
             'Length[res["BatchLossList"]], Length[res["RoundLossList"]], '
             'Length[res["ValidationLossList"]], res["ValidationExamples"], '
-            'NetExtract[res["TrainedNet"], "Output"][[2]]["Labels"]}')
+            'NetExtract[NetExtract[res["TrainedNet"], "Output"], "Labels"]}')
     r, out = ev(kernel, code)
     assert _messages(out) == [], out
-    head, rounds, bpr, reason, nb, nr, nv, nval, labels = mathics_to_py(r)
+    head, rounds, bpr, reason, ntrain, nb, nr, nv, nval, labels = mathics_to_py(r)
     assert str(head).endswith("TorchNetTrainResults")
-    assert (rounds, bpr, reason) == (4, 5, "MaxTrainingRounds")
+    assert (rounds, bpr, reason, ntrain) == (4, 5, "MaxTrainingRounds", 200)
     assert (nb, nr, nv, nval) == (20, 4, 4, 40)
     assert labels == list(range(10))
     props = mathics_to_py(ev(kernel, 'res["Properties"]')[0])
@@ -196,7 +200,9 @@ def test_kernel_sinks_and_a_function_that_uses_the_net(kernel):
     the user's net with the arrays of that moment (net_arrays), plus the loss lists."""
     code = (
         'bag = Internal`Bag[]; seen = Internal`Bag[]; '
-        f'res = TorchNetTrain[{SMALL}, {SMALL_DATA}, "All", MaxTrainingRounds -> 2, BatchSize -> 8, '
+        f'rows = Map[<|"Input" -> First[#], "Output" -> Last[#]|> &, {SMALL_DATA}]; '
+        'res = TorchNetTrain[' + SMALL + ', rows, "All", MaxTrainingRounds -> 2, BatchSize -> 4, '
+        'ValidationSet -> Scaled[0.25], '
         'TrainingProgressFunction -> {Function[info, Internal`StuffBag[seen, {info["Round"], '
         'Head[info["Net"]], Information[info["Net"], "ArraysPositionList"], '
         'ListQ[info["BatchLossList"]]}]], "Interval" -> 1}, '
@@ -210,7 +216,9 @@ def test_kernel_sinks_and_a_function_that_uses_the_net(kernel):
     assert [s[0] for s in seen] == [1, 2]
     assert all(str(s[1]).endswith("NetChain") and s[3] is True for s in seen)
     assert seen[0][2] == [[1, "Weights"], [1, "Biases"], [3, "Weights"], [3, "Biases"]]
-    assert mathics_to_py(ev(kernel, 'res["TotalBatches"]')[0]) == 4
+    # a list of associations; Scaled validation stays an option: 12 train, 4 validate
+    assert mathics_to_py(ev(kernel, '{res["TotalBatches"], res["TrainingExamples"], '
+                                    'Length[res["ValidationLossList"]]}')[0]) == [6, 12, 2]
 
 
 def test_bad_option_gives_one_message_and_a_failure(kernel):
@@ -265,3 +273,60 @@ def test_an_evaluator_without_torch_is_named_at_once(kernel, tmp_path):
     assert str(r).endswith("$Failed")
     r, out = ev(kernel, f'TorchNetTrain[{SMALL}, {SMALL_DATA}, "Evaluator" -> 42]')
     assert any("TorchNetTrain::evaluator" in m for m in _messages(out)), out
+
+
+def test_stop_button_stops_with_manual_stop(kernel):
+    """The panel's Stop button sets the paclet's stop flag; the next slice asks Python to stop
+    at the next batch (stop(sid, False)), which NetTrain reports as "ManualStop". Here the flag
+    is set from a TrainingProgressFunction, as the button's action does it."""
+    r, out = ev(kernel, f'd = {SMALL_DATA}; res = TorchNetTrain[{SMALL}, d[[All, 1]] -> d[[All, 2]], '
+                        '"All", MaxTrainingRounds -> 100000, BatchSize -> 8, '
+                        'TrainingProgressFunction -> {Function[info, '
+                        'TorchNetTrain`Private`$stopRequested = True], "Interval" -> 1}, '
+                        'TrainingProgressReporting -> None]; '
+                        '{res["ReasonTrainingStopped"], res["TotalBatches"]}')
+    assert _messages(out) == [], out
+    reason, batches = mathics_to_py(r)
+    assert reason == "ManualStop"
+    assert batches == 2  # the call after round 1: training waits for it, then stops there
+
+
+def test_progress_panel_rows(kernel):
+    """The notebook panel (not shown here: no front end) has NetTrain's rows for a progress
+    association as step gives it, the timings grid and memory row when asked, and Stop."""
+    code = ('Block[{TorchNetTrain`Private`$reportTimings = True, TorchNetTrain`Private`$reportMemory = True, '
+            'TorchNetTrain`Private`$batchBag = Internal`Bag[], TorchNetTrain`Private`$stopRequested = False}, '
+            'Internal`StuffBag[TorchNetTrain`Private`$batchBag, {1, 0.9}]; '
+            'Internal`StuffBag[TorchNetTrain`Private`$batchBag, {2, 0.7}]; '
+            'p = TorchNetTrain`Private`progressPanel[<|"ProgressFraction" -> 0.25, "Round" -> 2, '
+            '"TotalRounds" -> 8, "Batch" -> 3, "BatchesPerRound" -> 10, "TimeElapsed" -> 12.4, '
+            '"TimeRemaining" -> 37.2, "BatchLoss" -> 0.5, "RoundLoss" -> 0.6, '
+            '"RoundMeasurements" -> <|"Loss" -> 0.6, "ErrorRate" -> 0.125|>, '
+            '"$Timings" -> <|"Batch" -> <|"Last" -> 0.01, "Min" -> 0.008, "Max" -> 0.02|>|>, '
+            '"RecentBatchLosses" -> {0.9, 0.7, 0.6}, '
+            '"$MemoryUsage" -> <|"System" -> 3 * 2^30, "Kernel" -> 200 * 2^20|>|>]]; '
+            '{Head[p], p[[1, 1, All, 1]], ToString[p[[1, 1, 3, 2]]], ToString[p[[1, 1, 6, 2]]], '
+            'Head[p[[1, 1, 7, 2]]], p[[1, 1, 9, 2]]}')
+    r, out = ev(kernel, code)
+    assert _messages(out) == [], out
+    head, labels, batch, error, plot, memory = mathics_to_py(r)
+    assert str(plot).endswith("Graphics")
+    assert memory == "System: 3072 MB, Kernel: 200 MB"
+    assert str(head).endswith("Panel")
+    assert labels == ["progress", "round", "batch", "time", "loss", "error", "loss plot",
+                      "timings", "memory", ""]
+    assert batch.replace(" ", "") == "3/10"
+    assert "round 12%" in error or "round 13%" in error
+
+
+def test_variable_length_values_go_flat_with_lengths(kernel):
+    """A port whose examples differ in length travels as one flat array (concatenated along the
+    first axis) plus Integer32 lengths, its shape {"Varying", ...}; a rectangular one as is."""
+    r, out = ev(kernel, 'Map[If[NumericArrayQ[#], {NumericArrayType[#], Normal[#]}, #] &, '
+                        'TorchNetTrain`Private`toArrays[{{{1., 2.}}, {{3., 4.}, {5., 6.}}}, "Real32"]]')
+    assert out == [], out
+    assert mathics_to_py(r) == [["Real32", [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]],
+                                ["Integer32", [1, 2]], ["Varying", 2]]
+    r, _ = ev(kernel, 'TorchNetTrain`Private`toArrays[{{1, 2}, {3, 4}}, "Integer32"][[2 ;;]]')
+    lengths, shape = mathics_to_py(r)
+    assert str(lengths) == "None" and shape == [2]

@@ -39,7 +39,9 @@ portCoder[net_, port_, "Input"] := With[{c = Quiet[NetExtract[net, port]]},
 portCoder[net_, port_, "Output"] := With[{c = Quiet[NetExtract[net, port]]},
   If[MatchQ[c, _NetDecoder], Quiet[NetEncoder[c]], None]];
 
-coderKind[c : (_NetEncoder | _NetDecoder)] := Replace[First[c], Except[_String] -> "Custom"];
+(* ref/NetExtract: NetExtract[coder, "param"]; "Type" names the coder's kind *)
+coderKind[c : (_NetEncoder | _NetDecoder)] := Replace[Quiet[NetExtract[c, "Type"]],
+  Except[_String] :> Replace[First[c], Except[_String] -> "Custom"]];
 coderKind[None] := "Tensor";
 
 (* NumericArray element type a port's encoded values travel as *)
@@ -71,7 +73,11 @@ checkedArrays[na_, lengths_, shape_] := If[NumericArrayQ[na], {na, lengths, shap
 portInfo[net_, port_, side_, values_] := Module[{coder, kind, type, first, info},
   coder = portCoder[net, port, side];
   kind = coderKind[coder];
-  type = If[side === "Output" && kind === "Class", "Integer32", elementType[kind]];
+  type = Which[
+    side === "Output" && kind === "Class", "Integer32",
+    (* integer targets of a net without a decoder (class indices for a softmax output) *)
+    side === "Output" && kind === "Tensor" && ListQ[values] && ArrayQ[values, _, IntegerQ], "Integer32",
+    True, elementType[kind]];
   first = toArrays[Quiet[encodeValues[coder, Take[values, 1]]], type];
   If[first === $Failed, Message[TorchNetTrain::encode, port, Short[First[values]]];
     Return[$Failed]];

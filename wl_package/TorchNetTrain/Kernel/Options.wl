@@ -57,7 +57,10 @@ rewriteOption[(h : Rule | RuleDelayed)[k_, v_]] := Switch[optName[k],
 rewriteOption[other_] := other;
 
 (* ValidationSet -> data is sent as chunks; Scaled[x] and None stay options *)
-explicitValidationQ[v_] := ! MatchQ[v, None | _Scaled | Automatic];
+explicitValidationQ[v_] := ! MatchQ[v, None | Automatic] && ! headNamedQ[v, "Scaled"];
+
+(* by name: under Mathics3 Scaled is not a System` symbol, so a user's Scaled is Global`Scaled *)
+headNamedQ[v_, name_String] := MatchQ[Head[v], _Symbol] && SymbolName[Head[v]] === name;
 
 (* The options text Python parses, and the kernel's view of what the user asked for. *)
 optionsForPython[opts_List] := Module[{sent},

@@ -34,11 +34,14 @@ callbackInfo[sid_, f_, info_Association] := Module[{extra = <||>},
   If[usesKeyQ[f, "Net"], extra = Join[extra, <|"Net" -> currentNet[sid]|>]];
   Join[info, extra]];
 
-applyCallback[sid_String, {k_Integer, info_}] := With[{f = $functions[[k]]},
-  With[{r = f[callbackInfo[sid, f, info]]}, Which[
-    r === "StopTraining", pycall[$session, "stop", {sid, False}],
-    r === "AbortTraining", pycall[$session, "stop", {sid, True}],
-    True, Null]]];
+(* Callbacks queued after a stop was asked for are dropped: NetTrain calls none once a
+   function has stopped or aborted training (the Python loop may have run a little ahead). *)
+applyCallback[sid_String, {k_Integer, info_}] /; ! ($stopping || $stopSent || $stopRequested) :=
+  With[{f = $functions[[k]]},
+    With[{r = f[callbackInfo[sid, f, info]]}, Which[
+      r === "StopTraining", $stopSent = True; pycall[$session, "stop", {sid, False}],
+      r === "AbortTraining", $stopping = True; pycall[$session, "stop", {sid, True}],
+      True, Null]]];
 applyCallback[_, _] := Null;
 
 (* ---- what the kernel keeps of the progress: batch losses, round and validation losses ------ *)
@@ -64,8 +67,7 @@ poll[sid_String] := Module[{ans = pycall[$session, "step", {sid, $TorchNetTrainS
   Scan[applyLog, Lookup[ans, "Log", {}]];
   $progress = Lookup[ans, "Progress", <||>];
   recordProgress[$progress];
-  (* after an abort no kernel function runs again: NetTrain calls none after its first abort *)
-  If[! $stopping, Scan[applyCallback[sid, #] &, Lookup[ans, "Callbacks", {}]]];
+  Scan[applyCallback[sid, #] &, Lookup[ans, "Callbacks", {}]];
   If[$stopRequested && ! $stopSent, $stopSent = True; pycall[$session, "stop", {sid, False}]];
   If[$printTable && ! TrueQ[ans["Done"]], printRow[$progress, False]];
   TrueQ[ans["Done"]]];
@@ -140,16 +142,21 @@ timingsLine[t_Association] := StringRiffle[KeyValueMap[#1 <> " " <> num[timingLa
 timingLast[v_Association] := Lookup[v, "Last", Lookup[v, "Mean", None]];
 timingLast[v_] := v;
 
+(* the memory sample (bytes per key: "System", "Kernel", "GPU1"...), in MB *)
 memoryText[p_] := Replace[Lookup[p, "$MemoryUsage", Lookup[p, "MemoryUsage", None]], {
-  a_Association :> StringRiffle[KeyValueMap[ToString[#1] <> ": " <> ToString[#2] &, a], ", "],
+  a_Association :> StringRiffle[KeyValueMap[ToString[#1] <> ": " <> megabytes[#2] &, a], ", "],
   None -> "-", x_ :> ToString[x]}];
+megabytes[b_Integer] /; b >= 2^20 := ToString[Round[b / 2.^20]] <> " MB";
+megabytes[x_] := ToString[x];
 
 (* ---- the panel (notebooks) ----------------------------------------------------------------- *)
 
-lossPlot[] := With[{pts = batchLosses[]},
-  If[Length[pts] < 2, "",
-    ListLogPlot[If[Length[pts] > 600, pts[[-600 ;;]], pts], Joined -> True,
-      ImageSize -> 260, AspectRatio -> 1/3, Axes -> False, Frame -> True]]];
+(* the live loss plot: the last batch losses step sends, else those the kernel sampled *)
+lossPlot[p_Association] := With[{pts = Replace[Lookup[p, "RecentBatchLosses", None],
+    Except[{_, __}] :> batchLosses[][[All, 2]]]},
+  If[Length[pts] < 2 || ! AllTrue[pts, Positive], "",
+    ListLogPlot[pts, Joined -> True, ImageSize -> 260, AspectRatio -> 1/3, Axes -> False,
+      Frame -> True]]];
 
 panelRows[p_Association] := Module[{rows},
   rows = {
@@ -167,7 +174,7 @@ panelRows[p_Association] := Module[{rows},
       "current ", pct[measurement[p, "BatchMeasurements", "ErrorRate"]],
       ", round ", pct[measurement[p, "RoundMeasurements", "ErrorRate"]],
       ", validation ", pct[measurement[p, "ValidationMeasurements", "ErrorRate"]]}]}]];
-  rows = Append[rows, {"loss plot", lossPlot[]}];
+  rows = Append[rows, {"loss plot", lossPlot[p]}];
   If[$reportTimings && AssociationQ[Lookup[p, "$Timings", None]],
     rows = Append[rows, {"timings", timingsGrid[p["$Timings"]]}]];
   If[$reportMemory, rows = Append[rows, {"memory", memoryText[p]}]];

@@ -20,12 +20,11 @@ sessionSpec[path_String] := <|"System" -> "Python", "Executable" -> path|>;
 sessionSpec[a_Association] := Join[<|"System" -> "Python"|>, a];
 sessionSpec[_] := $Failed;
 
-$requiredModules = {"numpy", "torch", "wolframclient", "wlbridge"};
+$requiredModules = {"numpy", "torch", "wolframclient", "lark", "wlbridge"};
 
 (* The modules the session cannot import, found without importing them (no side effects). *)
-missingModules[s_] := ExternalEvaluate[s,
-  "[m for m in ('numpy', 'torch', 'wolframclient', 'wlbridge') \
-if __import__('importlib.util').util.find_spec(m) is None]"];
+missingModules[s_] := ExternalEvaluate[s, <|"Command" -> "lambda ms: [m for m in ms \
+if __import__('importlib.util').util.find_spec(m) is None]", "Arguments" -> {$requiredModules}|>];
 
 (* Start (or reuse) the session for an evaluator; check it; $Failed with a message if not usable. *)
 getSession[evaluator_] := Module[{key = ToString[evaluator, InputForm], s, spec, missing, info},
@@ -47,7 +46,8 @@ if p not in __import__('sys').path else None", "Arguments" -> {path}|>]]];
     Message[TorchNetTrain::nomodule, StringRiffle[missing, ", "], evaluator];
     Return[$Failed]];
   ExternalEvaluate[s, "import wlbridge.externalevaluate"];
-  info = pycall[s, "check", {}];
+  (* called in the code itself: an empty "Arguments" may not call the function in every loop *)
+  info = ExternalEvaluate[s, "wlbridge.externalevaluate.check()"];
   If[! AssociationQ[info], reportFailure[info]; Return[$Failed]];
   $pythonInfo = info;
   If[! MatchQ[evaluator, _ExternalSessionObject], $sessions = Join[$sessions, <|key -> s|>]];

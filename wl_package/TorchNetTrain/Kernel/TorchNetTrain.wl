@@ -34,6 +34,9 @@ which runs in the kernel.";
 $TorchNetTrainPythonPath::usage =
   "$TorchNetTrainPythonPath is a folder added to the Python session's sys.path when it holds \
 wlbridge/ (the checkout the paclet sits in).";
+$TorchNetTrainEvaluator::usage =
+  "$TorchNetTrainEvaluator is the \"Evaluator\" TorchNetTrain uses when none is given \
+(default Automatic: StartExternalSession[\"Python\"]).";
 $TorchNetTrainStepSeconds::usage =
   "$TorchNetTrainStepSeconds is how long each poll of the training thread may wait (default 0.2 s).";
 
@@ -60,6 +63,7 @@ Begin["`Private`"]
 If[! StringQ[$TorchNetTrainPythonPath],
   $TorchNetTrainPythonPath = FileNameDrop[$InputFileName, -4]];
 If[! NumberQ[$TorchNetTrainStepSeconds], $TorchNetTrainStepSeconds = 0.2];
+If[! ValueQ[$TorchNetTrainEvaluator], $TorchNetTrainEvaluator = Automatic];
 
 With[{dir = DirectoryName[$InputFileName]},
   Scan[Get[FileNameJoin[{dir, #}]] &,
@@ -80,14 +84,15 @@ TorchNetTrain[net_, data_, prop : Except[_?optionsQ], opts___?optionsQ] :=
 fail[] := Throw[$Failed, $failTag];
 fail[f_] := Throw[f, $failTag];
 
-(* NetTrain's properties that Python cannot answer alone: plots are drawn here from "All" *)
-pythonProp[prop_List] := If[Intersection[prop, Append[$plotProperties, "LossPlot"]] =!= {}, "All", prop];
-pythonProp["LossPlot" | "LossEvolutionPlot" | "ErrorRateEvolutionPlot"] := "All";
-pythonProp[All] := "All";
-pythonProp[prop : "All" | "FinalNet" | "TrainingNet"] := prop;
-(* with a single property, also the scalars the final progress row shows *)
-pythonProp[prop_String] := Union[{prop}, $finalRowProperties];
-pythonProp[prop_] := prop;
+(* What finish is asked for: plots are drawn here from "All"; with a single property, also the
+   scalars the final progress row shows *)
+pythonProp[prop_] := Which[
+  prop === All || prop === "All", "All",
+  ListQ[prop], If[Intersection[prop, Append[$plotProperties, "LossPlot"]] =!= {}, "All", prop],
+  MemberQ[Append[$plotProperties, "LossPlot"], prop], "All",
+  MemberQ[{"FinalNet", "TrainingNet"}, prop], prop,
+  StringQ[prop], Union[{prop}, $finalRowProperties],
+  True, prop];
 
 (* port -> values of a role, checked against the net's ports *)
 roleColumns[role_, data_, ins_, outs_] := Module[{cols = normalizeData[data, ins, outs], extra},
@@ -101,7 +106,7 @@ train[net_, data_, prop_, opts_List] := Module[
   {ins, outs, columns, validation = None, val, infos, parts, sid, result},
   $reportTimings = internalFlag[opts, "ReportTimings"];
   $reportMemory = internalFlag[opts, "ReportMemoryUsage"];
-  $session = getSession[optionValue[opts, "Evaluator", Automatic]];
+  $session = getSession[optionValue[opts, "Evaluator", $TorchNetTrainEvaluator]];
   If[$session === $Failed, fail[]];
   ins = inputPorts[net]; outs = outputPorts[net];
   columns = roleColumns["training", data, ins, outs];
