@@ -692,6 +692,8 @@ class _Loop:
             timer.record("coll", t4 - t3)
             timer.record("batch", t4 - t0)
             bt = t4 - t0
+            if self.governor is not None:  # ThreadPolicy hook: one observation per batch
+                self.governor.observe(bt)
             if bt > 0:
                 self.rate_ema = 1 / bt if self.rate_ema is None else \
                     0.9 * self.rate_ema + 0.1 / bt
@@ -1101,10 +1103,13 @@ def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,
     if config.updates_per_batch < 1:
         raise EngineError("badintopt", "\"UpdatesPerBatch\" should be a positive integer.")
     from engine.denormal import flush_denormals
+    from engine.threads import governed_threads  # ThreadPolicy hook (engine/threads.py)
 
     # Subnormal floats (ADAM's second moments, long backward chains) take a slow microcode
     # path on x86; MXNet flushes them, and so do we while training on the CPU.
-    with flush_denormals(True):
+    with flush_denormals(True), governed_threads(config.thread_policy,
+                                                 config.target_device) as governor:
         loop = _Loop(module, data, config, encoders, events, net_factory, reporter,
                      checkpoint_writer)
+        loop.governor = governor and governor.attach(loop.events)  # ThreadPolicy hook
         return loop.run()

@@ -33,7 +33,10 @@ from wolframclient.language import wl
 from wolframclient.language.expression import WLFunction, WLSymbol
 
 from engine.errors import EngineError
+from engine.threads import before_torch
 from wlbridge.options.exprs import as_rule, head_name, is_list, is_wl, key_name
+
+before_torch()  # the session starts before torch loads: its default thread count is known exactly
 
 __all__ = ["describe", "finish", "net_train", "sessions", "start", "step", "stop"]
 
