@@ -158,6 +158,11 @@ class ThreadGovernor:
     def threads(self) -> int:
         return self.counts[self.level]
 
+    @property
+    def probing(self) -> bool:
+        """True while a window tries a count (`threads`) that may be taken back."""
+        return self._probe is not None
+
     def attach(self, events: Any) -> ThreadGovernor:
         self.events = events
         return self
@@ -217,8 +222,8 @@ class ThreadGovernor:
         if up:
             self._up_wait = min(MAX_WAIT, 2 * self._up_wait)
             self._free_wait = min(MAX_WAIT, 2 * self._free_wait)
-        else:  # the jump was the work, not the machine: it is the new normal at this count
-            self._recent[left] = deque([left_mean], maxlen=HISTORY)
+        else:  # the jump was the work, not the machine: the next window sets the new normal
+            self._recent[left] = deque(maxlen=HISTORY)
         self._move(left, f"back: {mean * 1e3:.2f} ms vs {left_mean * 1e3:.2f} ms")
         self._idle()
 
