@@ -325,3 +325,21 @@ def test_cli_notes_torch_default_before_it_loads_and_keeps_user_settings():
     assert user["rc"] == 0 and user["threads"] == 1
     assert user["env"]["OMP_NUM_THREADS"] == "1" and user["env"]["OMP_WAIT_POLICY"] == "PASSIVE"
     assert user["user"] == "OMP_NUM_THREADS=1" and user["policy"] == ["fixed", None]
+
+
+def test_python_api_notes_torch_unloaded_at_import():
+    """`import wlbridge` in a fresh interpreter (torch not loaded) means torch's own count is
+    read exactly; importing torch first leaves the estimate, and a user's
+    torch.set_num_threads before that is then seen as the user's choice."""
+    code = ("import sys, wlbridge, engine.threads as t; print(t._torch_pristine, "
+            "'torch' in sys.modules)")
+    first = ("import torch; torch.set_num_threads(1); import wlbridge, engine.threads as t; "
+             "print(t._torch_pristine, t.user_threading(), t.resolve_policy(None))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for k in threads.USER_VARIABLES:
+        env.pop(k, None)
+    out = [subprocess.run([sys.executable, "-c", c], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120) for c in (code, first)]
+    assert out[0].stdout.split() == ["True", "False"], out[0].stderr
+    assert out[1].stdout.strip() == "False torch.set_num_threads(1) ('fixed', None)", \
+        out[1].stderr
