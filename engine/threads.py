@@ -9,8 +9,11 @@ batch times and moves ``torch.set_num_threads`` along a ladder (all threads, hal
 
 The rule, per window of a few batches (≥ ``WINDOW_BATCHES`` and ≥ ``WINDOW_SECONDS``):
 
-* after the first window, and whenever a window's mean batch time jumps above ``JUMP`` × the
-  best recent window at the current count, the next window *probes* one step down;
+* training starts at one thread, and after its first window *probes* the full count: a probe
+  that loses ends after about one batch, while starting at the full count would cost a whole
+  window at up to 20× on a busy machine (a lost probe down costs about one window at 1.5×);
+* whenever a window's mean batch time jumps above ``JUMP`` × the best recent window at the
+  current count, the next window probes one step down;
 * while below the top, a window probes one step up after a back-off (doubling on each failed
   probe, from ``UP_WAIT`` to ``MAX_WAIT`` seconds), or sooner when ``/proc/stat`` shows the
   cores the step would add lying idle;
@@ -140,7 +143,7 @@ class ThreadGovernor:
 
             set_threads = torch.set_num_threads
         self.counts = ladder(top)
-        self.level = 0
+        self.level = len(self.counts) - 1  # start at one thread: see the module docstring
         self._set, self._clock = set_threads, clock
         self._idle = idle if idle is not None else free_cores()
         self.history: list[tuple[int, int, str]] = []
@@ -153,6 +156,8 @@ class ThreadGovernor:
         self._up_wait, self._free_wait = UP_WAIT, FREE_WAIT
         self._last_move = clock()
         self._idle()
+        if self.level > 0:
+            self._move(self.level, "start")
 
     @property
     def threads(self) -> int:
@@ -191,10 +196,12 @@ class ThreadGovernor:
         self._reset()
         now = self._clock()
         idle = self._idle()
-        lower = self.level + 1 < len(self.counts)
-        if lower and (not self._explored or jumped):
+        if not self._explored:
             self._explored = True
-            self._start_probe(self.level + 1, mean, "slower batches" if jumped else "explore")
+            if self.level > 0:
+                self._start_probe(0, mean, "explore")
+        elif jumped and self.level + 1 < len(self.counts):
+            self._start_probe(self.level + 1, mean, "slower batches")
         elif self.level > 0:
             step = self.counts[self.level - 1] - self.threads
             free = idle is not None and idle >= 0.75 * step
