@@ -9,9 +9,10 @@ batch times and moves ``torch.set_num_threads`` along a ladder (all threads, hal
 
 The rule, per window of a few batches (≥ ``WINDOW_BATCHES`` and ≥ ``WINDOW_SECONDS``):
 
-* training starts at one thread, and after its first window *probes* the full count: a probe
-  that loses ends after about one batch, while starting at the full count would cost a whole
-  window at up to 20× on a busy machine (a lost probe down costs about one window at 1.5×);
+* training starts at one thread, and after its first window *probes* the full count unless
+  ``/proc/stat`` shows the other cores busy: a probe that loses ends after about one batch,
+  while starting at the full count would cost a whole window at up to 20× on a busy machine
+  (starting low costs about one window at 1.5× on an idle one);
 * whenever a window's mean batch time jumps above ``JUMP`` × the best recent window at the
   current count, the next window probes one step down;
 * while below the top, a window probes one step up after a back-off (doubling on each failed
@@ -198,7 +199,8 @@ class ThreadGovernor:
         idle = self._idle()
         if not self._explored:
             self._explored = True
-            if self.level > 0:
+            # no core idle for the full count (another process has it): retry later instead
+            if self.level > 0 and (idle is None or idle >= 0.75 * (self.counts[0] - 1)):
                 self._start_probe(0, mean, "explore")
         elif jumped and self.level + 1 < len(self.counts):
             self._start_probe(self.level + 1, mean, "slower batches")

@@ -31,7 +31,7 @@ from tests.conftest import ROOT
 class Machine:
     """Batch seconds as a function of the thread count; ``idle`` is what /proc/stat would say."""
 
-    def __init__(self, times: dict[int, float], idle: float | None = 0.0):
+    def __init__(self, times: dict[int, float], idle: float | None):
         self.times, self.idle, self.now = times, idle, 0.0
         self.count = max(times)
 
@@ -59,20 +59,32 @@ def test_ladder_halves_down_to_one():
 
 
 def test_contention_lowers_and_quiet_restores():
-    m = Machine({2: 0.010, 1: 0.004})  # 2 threads spin-waiting on a busy core: 2.5x slower
+    m = Machine({2: 0.010, 1: 0.004}, idle=0.0)  # 2 threads spin-wait on a busy core: 2.5x
     gov = governor(m)
     m.run(gov, 200)
     assert gov.threads == 1 and m.count == 1
+    # started at one thread and, the other core being busy, did not explore two
+    assert [why for _, _, why in gov.history] == ["start"]
     m.times, m.idle = {2: 0.002, 1: 0.004}, 1.0  # the competitor stopped: a core lies idle
     m.run(gov, 200)
     assert gov.threads == 2 and m.count == 2
-    # started at one thread; the exploring probe of two lost at once, the idle-cores one won
-    assert [why.split(":")[0] for _, _, why in gov.history][:3] == ["start", "probe", "back"]
-    assert gov.history[-1][1:] == (2, gov.history[-1][2]) and "kept" in gov.history[-1][2]
+    assert [why.split(":")[0] for _, _, why in gov.history] == ["start", "probe", "kept"]
+    assert gov.history[1][2] == "probe: idle cores"
+
+
+def test_without_proc_stat_the_exploring_probe_loses_within_two_batches():
+    """No idle-core reading: explore anyway; 2 batches of 40 ms exceed the 1-thread window
+    (13 batches of 4 ms), so the probe ends there."""
+    m = Machine({2: 0.040, 1: 0.004}, idle=None)
+    gov = governor(m)
+    m.run(gov, 100)
+    assert gov.threads == 1
+    (b0, _, w0), (b1, n1, w1) = gov.history[1:3]
+    assert w0 == "probe: explore" and w1.startswith("back") and n1 == 1 and b1 - b0 == 2
 
 
 def test_idle_machine_keeps_all_threads_after_exploring():
-    m = Machine({2: 0.002, 1: 0.0035}, idle=0.0)
+    m = Machine({2: 0.002, 1: 0.0035}, idle=1.0)
     gov = governor(m)
     m.run(gov, 2000)
     assert gov.threads == 2
@@ -82,7 +94,7 @@ def test_idle_machine_keeps_all_threads_after_exploring():
 
 
 def test_a_jump_mid_run_moves_down_within_two_windows():
-    m = Machine({2: 0.002, 1: 0.0035})
+    m = Machine({2: 0.002, 1: 0.0035}, idle=1.0)
     gov = governor(m)
     m.run(gov, 300)
     assert gov.threads == 2
@@ -95,7 +107,7 @@ def test_a_jump_mid_run_moves_down_within_two_windows():
 
 def test_slower_work_is_not_contention():
     """Longer batches at every count (a longer bucket, say) cost one probe, then are normal."""
-    m = Machine({2: 0.002, 1: 0.0035})
+    m = Machine({2: 0.002, 1: 0.0035}, idle=1.0)
     gov = governor(m)
     m.run(gov, 300)
     m.times = {2: 0.006, 1: 0.0105}
