@@ -14,7 +14,8 @@ The rule, per window of a few batches (≥ ``WINDOW_BATCHES`` and ≥ ``WINDOW_S
   while starting at the full count would cost a whole window at up to 20× on a busy machine
   (starting low costs about one window at 1.5× on an idle one);
 * whenever a window's mean batch time jumps above ``JUMP`` × the best recent window at the
-  current count, the next window probes one step down;
+  current count, the next window probes one step down; so it does after a back-off too
+  (``UP_WAIT`` doubling to ``MAX_WAIT``), for load that grew slowly;
 * while below the top, a window probes one step up after a back-off (doubling on each failed
   probe, from ``UP_WAIT`` to ``MAX_WAIT`` seconds), or sooner when ``/proc/stat`` shows the
   cores the step would add lying idle;
@@ -138,13 +139,14 @@ class ThreadGovernor:
 
     def __init__(self, top: int, set_threads: Callable[[int], None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 idle: Callable[[], float | None] | None = None):
+                 idle: Callable[[], float | None] | None = None, start_low: bool = True):
         if set_threads is None:
             import torch
 
             set_threads = torch.set_num_threads
         self.counts = ladder(top)
-        self.level = len(self.counts) - 1  # start at one thread: see the module docstring
+        # start at one thread (see the module docstring) or at the full count
+        self.level = len(self.counts) - 1 if start_low else 0
         self._set, self._clock = set_threads, clock
         self._idle = idle if idle is not None else free_cores()
         self.history: list[tuple[int, int, str]] = []
@@ -152,9 +154,10 @@ class ThreadGovernor:
         self.batches = 0
         self._n, self._sum = 0, 0.0
         self._recent: dict[int, deque[float]] = {}
-        self._probe: tuple[int, float, int] | None = None  # (level left, its mean, batches)
+        # (level left, its mean, batches to beat it in, why)
+        self._probe: tuple[int, float, int, str] | None = None
         self._explored = False
-        self._up_wait, self._free_wait = UP_WAIT, FREE_WAIT
+        self._up_wait, self._free_wait, self._down_wait = UP_WAIT, FREE_WAIT, UP_WAIT
         self._last_move = clock()
         self._idle()
         if self.level > 0:
@@ -195,44 +198,53 @@ class ThreadGovernor:
         jumped = bool(recent) and mean > JUMP * min(recent)
         recent.append(mean)
         self._reset()
-        now = self._clock()
+        since = self._clock() - self._last_move
         idle = self._idle()
+        lower = self.level + 1 < len(self.counts)
         if not self._explored:
             self._explored = True
-            # no core idle for the full count (another process has it): retry later instead
-            if self.level > 0 and (idle is None or idle >= 0.75 * (self.counts[0] - 1)):
+            if lower:
+                self._start_probe(self.level + 1, mean, "explore")
+            # from one thread: unless the other cores are busy (then retry later)
+            elif self.level > 0 and (idle is None or idle >= 0.75 * (self.counts[0] - 1)):
                 self._start_probe(0, mean, "explore")
-        elif jumped and self.level + 1 < len(self.counts):
+        elif jumped and lower:
             self._start_probe(self.level + 1, mean, "slower batches")
-        elif self.level > 0:
-            step = self.counts[self.level - 1] - self.threads
-            free = idle is not None and idle >= 0.75 * step
-            wait = self._free_wait if free else self._up_wait
-            if now - self._last_move >= wait:
-                self._start_probe(self.level - 1, mean, "idle cores" if free else "retry")
+        elif self.level > 0 and since >= (self._free_wait if self._free(idle) else
+                                          self._up_wait):
+            self._start_probe(self.level - 1, mean,
+                              "idle cores" if self._free(idle) else "retry")
+        elif lower and since >= self._down_wait:
+            self._start_probe(self.level + 1, mean, "recheck")
+
+    def _free(self, idle: float | None) -> bool:
+        """Whether the cores one step up would add lie idle."""
+        step = self.counts[max(0, self.level - 1)] - self.threads
+        return idle is not None and step > 0 and idle >= 0.75 * step
 
     def _start_probe(self, level: int, mean: float, why: str) -> None:
         batches = max(WINDOW_BATCHES, math.ceil(WINDOW_SECONDS / max(mean, 1e-9)))
-        self._probe = (self.level, mean, batches)
+        self._probe = (self.level, mean, batches, why)
         self._move(level, "probe: " + why)
 
     def _end_probe(self, mean: float) -> None:
-        left, left_mean, _ = self._probe
+        left, left_mean, _, why = self._probe
         self._probe = None
         self._reset()
-        up = self.level < left
         if mean < (1 - MARGIN) * left_mean:
             self._recent[self.level] = deque([mean], maxlen=HISTORY)
-            self._up_wait, self._free_wait = UP_WAIT, FREE_WAIT
+            self._up_wait, self._free_wait, self._down_wait = UP_WAIT, FREE_WAIT, UP_WAIT
             self._note(f"kept: {mean * 1e3:.2f} ms vs {left_mean * 1e3:.2f} ms")
             self._last_move = self._clock()
             self._idle()
             return
-        if up:
+        if self.level < left:
             self._up_wait = min(MAX_WAIT, 2 * self._up_wait)
             self._free_wait = min(MAX_WAIT, 2 * self._free_wait)
-        else:  # the jump was the work, not the machine: the next window sets the new normal
-            self._recent[left] = deque(maxlen=HISTORY)
+        else:
+            self._down_wait = min(MAX_WAIT, 2 * self._down_wait)
+            if why == "slower batches":  # the work, not the machine: the next window is normal
+                self._recent[left] = deque(maxlen=HISTORY)
         self._move(left, f"back: {mean * 1e3:.2f} ms vs {left_mean * 1e3:.2f} ms")
         self._idle()
 
