@@ -39,12 +39,28 @@ from engine.loop_run import Run
 from engine.loop_signals import catching_stop_signals
 from engine.loop_step import TrainingStep, example_losses
 from engine.spec import Dataset, EncoderSpec, TrainConfig
+from engine.threads import ThreadGovernor, governed_threads
 
 #: TimingLogging's period in seconds (§3.7: every 10 s); a module constant so tests can shorten it
 TIMING_LOG_PERIOD = 10.0
 
 __all__ = ["SKIPPED_TRAINING_DATA", "TIMING_LOG_PERIOD", "LoopListener", "TrainResult",
            "TrainingStep", "TrainingWarning", "example_losses", "train"]
+
+
+class _Governed(LoopListener):
+    """ThreadPolicy's hook: the governor sees every batch's wall time and notes its moves on
+    the run's events (engine.threads)."""
+
+    def __init__(self, governor: ThreadGovernor):
+        self.governor = governor
+
+    def started(self, run: Any) -> None:
+        self.governor.attach(run.events)
+
+    def batch_done(self, run: Any, loss: float, stats: torch.Tensor | None,
+                   seconds: float) -> None:
+        self.governor.observe(seconds)
 
 
 def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,
@@ -70,8 +86,12 @@ def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,
         raise EngineError("badintopt", "\"UpdatesPerBatch\" should be a positive integer.")
     # Subnormal floats (ADAM's second moments, long backward chains) take a slow microcode
     # path on x86; MXNet flushes them, and so do we while training on the CPU. SIGINT and
-    # SIGTERM stop at the end of a batch (engine.loop_signals).
-    with flush_denormals(True), catching_stop_signals() as stops:
+    # SIGTERM stop at the end of a batch (engine.loop_signals). ThreadPolicy moves torch's
+    # CPU thread count with the machine's load (engine.threads).
+    with flush_denormals(True), catching_stop_signals() as stops, \
+            governed_threads(config.thread_policy, config.target_device) as governor:
+        if governor is not None:
+            listeners = [*listeners, _Governed(governor)]
         run = Run(module, data, config, encoders, events, net_factory, reporter,
                   checkpoint_writer, listeners, TIMING_LOG_PERIOD, stops)
         return run.run()

@@ -272,6 +272,7 @@ class TrainConfig:
     disable_validation_executor: bool = False
     compile_buckets: bool = False
     resume_from: str | None = None  # a checkpoint (or its ".state" file) to continue from
+    thread_policy: str | int | None = None  # None = Automatic, "Adaptive", "Fixed" or a count
     gradient_norm_function: Callable[[Any], float] | None = None
     listeners: dict[str, Listener] = field(default_factory=dict)
 

@@ -78,7 +78,8 @@ def test_table_lists_every_public_and_internal_option():
             "ExecutorLogging", "BucketingLogging", "MXNetLogging", "TorchLogging",
             "MemoryUsageLogging", "TimingLogging", "PermutationLogging", "GradientLogging",
             "GradientNormFunction", "VerboseLogging", "DisableValidationExecutor",
-            "CoreLoopLogging", "TrainerLogging", "CompileBuckets", "ResumeFrom"]
+            "CoreLoopLogging", "TrainerLogging", "CompileBuckets", "ResumeFrom",
+            "ThreadPolicy"]
     assert set(seed) == set(INTERNAL)
     assert all(row.meaning and row.normalise for row in OPTIONS)
     # the stored handler order leads (§1.3)

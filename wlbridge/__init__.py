@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.threads import before_torch
 from wlbridge.syntax import WLSyntaxError, parse, to_text
+
+before_torch()  # torch's own default thread count is then read, not estimated (ThreadPolicy)
 
 __all__ = [
     "Bag", "Net", "NetTrainResults", "WLSyntaxError", "net_train", "parse", "to_text",

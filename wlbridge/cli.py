@@ -334,6 +334,9 @@ def _one_line(err: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (``python -m wlbridge`` exits with it)."""
+    from engine.threads import before_torch
+
+    before_torch()  # torch's own thread count is then known exactly (ThreadPolicy -> Automatic)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

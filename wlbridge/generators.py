@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 import numpy as np
+from wolframclient.language.expression import WLFunction, WLSymbol
 
 from wlbridge.messages import WLMessage, message
 
@@ -46,11 +47,17 @@ def import_generator(text: str) -> Any:
     return fn
 
 
+def _is_function(x: Any) -> bool:
+    """A Python function; not a class, and not a Wolfram expression (wolframclient's symbols
+    and expressions are callable too: a list of two rules is data, not a generator)."""
+    return callable(x) and not isinstance(x, type | WLSymbol | WLFunction)
+
+
 def generator_spec(data: Any) -> tuple[Any, int | None] | None:
     """``(f, round length or None)`` when ``data`` is a generator form, else None."""
-    if callable(data) and not isinstance(data, type):
+    if _is_function(data):
         return data, None
-    if isinstance(data, tuple | list) and len(data) == 2 and callable(data[0]):
+    if isinstance(data, tuple | list) and len(data) == 2 and _is_function(data[0]):
         opts = data[1]
         if isinstance(opts, dict) and set(opts) <= {"RoundLength"}:
             n = opts.get("RoundLength")

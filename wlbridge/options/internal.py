@@ -16,6 +16,7 @@ from wlbridge.options.interval import seconds
 from wlbridge.options.normfn import compile_norm
 from wlbridge.options.public import apply_working_precision, normalise_working_precision
 from wlbridge.options.row import Option, Resolution
+from wlbridge.options.threadpolicy import normalise_thread_policy
 
 # VerboseLogging's channels, in the order NetTrain sets them (§1.3 row 12).
 VERBOSE_CHANNELS = ("Plan", "Executor", "Bucketing", "MemoryUsage", "Permutation", "Timing")
@@ -170,4 +171,8 @@ INTERNAL_ROWS: tuple[Option, ...] = (
     Option("ResumeFrom", None, normalise_resume_from, "resume_from",
            "continue exactly from a TrainingProgressCheckpointing file (engine.resume)",
            internal=True),
+    Option("ThreadPolicy", wl.Automatic, normalise_thread_policy, "thread_policy",
+           "CPU threads while training: Automatic adapts the count to the machine's load unless "
+           "OMP_NUM_THREADS etc. or torch.set_num_threads fixed it; \"Adaptive\" always adapts; "
+           "\"Fixed\" leaves it; n uses n threads", internal=True),
 )
