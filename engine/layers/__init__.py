@@ -144,7 +144,7 @@ def register(
 
 _MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence",
             "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise",
-            "norm_options", "aggregation_extra")
+            "norm_options", "aggregation_extra", "operators")
 _loaded = False
 
 
