@@ -87,15 +87,15 @@ def test_map_thread_over_two_sequences():
 
 @pytest.mark.parametrize("dist,f", [
     ("EuclideanDistance", lambda u, v: np.linalg.norm(u - v)),
-    ("SquaredEuclideanDistance", lambda u, v: ((u - v) ** 2).sum()),
     ("CosineDistance", lambda u, v: 1 - u @ v / np.linalg.norm(u) / np.linalg.norm(v)),
 ])
 def test_pair_embedding_distances(dist, f):
+    """The "Input" is a pair {2, ...} (the page's ports); both halves go through the same net."""
     w = RNG.normal(size=(3, 2))
-    n = wlbridge.Net(f'NetGraph[{{NetPairEmbeddingOperator[LinearLayer[3, "Weights" -> {text_of(w)}, '
-                     f'"Biases" -> None], "DistanceFunction" -> {dist}]}}, {{}}, "Input1" -> 2, "Input2" -> 2]')
+    n = wlbridge.Net(f'NetChain[{{NetPairEmbeddingOperator[LinearLayer[3, "Weights" -> {text_of(w)}, '
+                     f'"Biases" -> None], DistanceFunction -> {dist}]}}, "Input" -> {{2, 2}}]')
     x1, x2 = RNG.normal(size=2), RNG.normal(size=2)
-    assert n({"Input1": x1, "Input2": x2}) == pytest.approx(f(w @ x1, w @ x2), rel=1e-5)
+    assert n(np.stack([x1, x2])) == pytest.approx(f(w @ x1, w @ x2), rel=1e-5)
 
 
 def test_trained_operators_write_back():
@@ -118,8 +118,9 @@ def test_trained_operators_write_back():
     ('NetChain[{NetFoldOperator[LinearLayer[3]]}, "Input" -> {4, 2}]', '"Input" and "State"'),
     ('NetChain[{NetNestOperator[LinearLayer[3], 2]}, "Input" -> 2]', "input's dimensions"),
     ('NetChain[{NetNestOperator[LinearLayer[3]]}, "Input" -> 2]', "missing parameter"),
-    ('NetGraph[{NetPairEmbeddingOperator[LinearLayer[3], "DistanceFunction" -> ManhattanDistance]}, {}, '
-     '"Input1" -> 2, "Input2" -> 2]', "DistanceFunction"),
+    ('NetChain[{NetPairEmbeddingOperator[LinearLayer[3], DistanceFunction -> ManhattanDistance]}, '
+     '"Input" -> {2, 2}]', "DistanceFunction"),
+    ('NetChain[{NetPairEmbeddingOperator[LinearLayer[3]]}, "Input" -> {3, 2}]', "a pair of arrays"),
     ('NetChain[{NetFoldOperator[Foo[]]}, "Input" -> {4, 2}]', "unknown or unsupported layer Foo"),
 ])
 def test_bad_operators_give_one_message(text, words):

@@ -144,7 +144,8 @@ def register(
 
 _MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence",
             "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise",
-            "norm_options", "aggregation_extra", "operators")
+            "norm_options", "aggregation_extra", "operators",
+            "loss_extra")
 _loaded = False
 
 

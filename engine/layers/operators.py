@@ -12,8 +12,8 @@ args (the inner nets are `LayerSpec` or `NetSpec`):
 * NetNestOperator "Net", "Times" n: the net applied n times (same weights each time).
 * NetMapThreadOperator "Net": the net mapped over the steps of all its inputs at once.
 * NetPairEmbeddingOperator "Net", "DistanceFunction": "EuclideanDistance" (default) |
-  "CosineDistance" | "SquaredEuclideanDistance": ports "Input1", "Input2" -> scalar "Output",
-  the distance between the two embeddings.
+  "CosineDistance": "Input" is a pair of arrays {2, ...}; the scalar "Output" is the distance
+  between their two embeddings.
 """
 
 from __future__ import annotations
@@ -286,7 +286,7 @@ def build_map_thread(spec: LayerSpec, in_types: dict[str, TensorType], path: tup
 
 # ---------------------------------------------------------------------------------------------
 
-_DISTANCES = ("EuclideanDistance", "SquaredEuclideanDistance", "CosineDistance")
+_DISTANCES = ("EuclideanDistance", "CosineDistance")
 
 
 class PairEmbedding(Operator):
@@ -298,29 +298,30 @@ class PairEmbedding(Operator):
 
     def forward(self, inputs, lengths=None):
         net, (i, o) = self.nets["Net"], self.ports
-        a = net({i: inputs["Input1"]}, {})[o].flatten(1)
-        b = net({i: inputs["Input2"]}, {})[o].flatten(1)
+        x = inputs["Input"]  # the pair along level 1: {2, ...}
+        batch = x.shape[0]
+        both = net({i: x.reshape(2 * batch, *x.shape[2:])}, {})[o].reshape(batch, 2, -1)
+        a, b = both[:, 0], both[:, 1]
         if self.distance == "CosineDistance":
             return {"Output": 1 - torch.nn.functional.cosine_similarity(a, b, dim=1, eps=1e-12)}
-        d2 = (a - b).square().sum(1)
-        return {"Output": d2 if self.distance == "SquaredEuclideanDistance" else d2.clamp_min(1e-24).sqrt()}
+        return {"Output": (a - b).square().sum(1).clamp_min(1e-24).sqrt()}
 
 
-@register("NetPairEmbeddingOperator", inputs=("Input1", "Input2"))
+@register("NetPairEmbeddingOperator")
 def build_pair_embedding(spec: LayerSpec, in_types: dict[str, TensorType], path: tuple[str, ...]):
     args = check_args(spec, {"Net", "DistanceFunction"}, path)
-    t1, t2 = in_types.get("Input1"), in_types.get("Input2")
-    t = t1 if t1 is not None and t1.dims is not None else t2
-    if t is None or t.dims is None or any(d is None for d in t.dims):
-        raise fail(path, "the shape of the inputs could not be inferred; declare \"Input1\" and \"Input2\".")
+    t = in_types.get("Input")
+    if t is None or t.dims is None or any(d is None for d in t.dims) or not t.dims or t.dims[0] != 2:
+        raise fail(path, "the \"Input\" should be a pair of arrays (dimensions {2, ...}), not "
+                         f"{format_dims(None if t is None else t.dims)}.")
     inner = args["Net"]
     ins = inner_ports(inner, path)
     if len(ins) != 1:
         raise fail(path, "the embedding net should take exactly one input.")
-    net = Inner(inner, {ins[0]: t}, (*path, '"Net"'))
+    net = Inner(inner, {ins[0]: TensorType(tuple(t.dims[1:]), t.index_range)}, (*path, '"Net"'))
     distance = args.get("DistanceFunction", "EuclideanDistance")
     if distance not in _DISTANCES:
         raise fail(path, f"the DistanceFunction {distance!r} is not supported; use {', '.join(_DISTANCES)}.")
     m = PairEmbedding({"Net": net}, (ins[0], _one_output(net, path)), distance)
-    m.input_types = {"Input1": t, "Input2": t}
+    m.input_types = {"Input": t}
     return m, {"Output": TensorType(())}

@@ -4,7 +4,7 @@ Forms as on their pages: ``NetBidirectionalOperator[net]`` (two independently tr
 ``NetBidirectionalOperator[{fnet, bnet}]``, ``NetBidirectionalOperator[nets, agg]`` with agg
 Catenate (default), Total or Mean; ``NetFoldOperator[net]`` ("Output" fed back to "State");
 ``NetNestOperator[net, n]``; ``NetMapThreadOperator[net]``; ``NetPairEmbeddingOperator[net,
-"DistanceFunction" -> EuclideanDistance | CosineDistance | SquaredEuclideanDistance]``.
+DistanceFunction -> EuclideanDistance | CosineDistance]`` (its "Input" is a pair {2, ...}).
 A trained operator is written with its inner nets' arrays in place (a bidirectional operator
 built from one net is written as ``{forward, backward}``, since the two copies differ).
 """
@@ -50,9 +50,9 @@ def aggregation(v: Any) -> str:
 
 def distance(v: Any) -> str:
     name = symbol_name(v) or v
-    if name in ("EuclideanDistance", "SquaredEuclideanDistance", "CosineDistance"):
+    if name in ("EuclideanDistance", "CosineDistance"):
         return name
-    raise BadParam(f"expected EuclideanDistance, SquaredEuclideanDistance or CosineDistance, not {short(v)}")
+    raise BadParam(f"expected EuclideanDistance or CosineDistance, not {short(v)}")
 
 
 def _map_thread_ports(spec: Any) -> tuple[str, ...]:
@@ -68,7 +68,7 @@ ROWS = [
     LayerDef("NetNestOperator", (("Net", inner_net), ("Times", pos_int)), required=2),
     LayerDef("NetMapThreadOperator", (("Net", inner_net),), required=1, ports=_map_thread_ports),
     LayerDef("NetPairEmbeddingOperator", (("Net", inner_net),),
-             {"DistanceFunction": ("EuclideanDistance", distance)}, inputs=("Input1", "Input2"), required=1),
+             {"DistanceFunction": ("EuclideanDistance", distance)}, required=1),
 ]
 
 
