@@ -113,7 +113,7 @@ def test_trained_autoencoder_writes_back():
     ('NetChain[{PaddingLayer[{{1, 1}}, Padding -> "Mirror"]}, "Input" -> 3]', "Padding"),
     ('NetChain[{PaddingLayer[{{5, 0}}, Padding -> "Reflected"]}, "Input" -> 3]', "Reflected"),
     ('NetChain[{UnitVectorLayer[]}, "Input" -> "Integer"]', "could not be inferred"),
-    ('NetChain[{InstanceNormalizationLayer[Interleaving -> True]}, "Input" -> {2, 3}]', "Interleaving"),
+    ('NetChain[{InstanceNormalizationLayer["Interleave" -> True]}, "Input" -> {2, 3}]', "Interleave"),
 ])
 def test_bad_input_gives_one_message(text, words):
     text_of = message(text)

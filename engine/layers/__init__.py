@@ -145,7 +145,7 @@ def register(
 _MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence",
             "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise",
             "norm_options", "aggregation_extra", "operators",
-            "loss_extra")
+            "loss_extra", "interleaving")
 _loaded = False
 
 

@@ -15,6 +15,7 @@ from wlbridge.nets.layers import (
     BadParam,
     LayerDef,
     auto_pos_int,
+    boolean,
     levels,
     one_of,
     pos_int,
@@ -49,7 +50,7 @@ ROWS = [
     LayerDef("PaddingLayer", (("Specification", pad_spec),), {"Padding": (0.0, padding_value)}, required=1),
     LayerDef("ParametricRampLayer", (("Levels", slope_levels),), arrays=("Slope",), defaults={"Levels": 1}),
     LayerDef("UnitVectorLayer", (("Size", auto_pos_int),), defaults={"Size": None}),
-    LayerDef("InstanceNormalizationLayer", (), {"Epsilon": (0.001, positive_real)},
+    LayerDef("InstanceNormalizationLayer", (), {"Epsilon": (0.001, positive_real), "Interleaving": (False, boolean)},
              arrays=("Scaling", "Biases"), aliases={"Gamma": "Scaling", "Beta": "Biases"}),
     LayerDef("SequenceReverseLayer"),
 ]
