@@ -143,7 +143,7 @@ def register(
 
 
 _MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence",
-            "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise",
+            "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise", "resize",
             "norm_options", "aggregation_extra", "operators",
             "loss_extra", "interleaving", "recurrent_dropout")
 _loaded = False

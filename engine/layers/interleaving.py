@@ -1,5 +1,5 @@
 """Interleaving -> True for ConvolutionLayer, PoolingLayer, BatchNormalizationLayer,
-DeconvolutionLayer and InstanceNormalizationLayer: the channel dimension is the *last* one
+DeconvolutionLayer, InstanceNormalizationLayer and ResizeLayer: the channel dimension is the *last* one
 ({h, w, c}) instead of the first (the layers' pages; wl-nets.md §0). Arrays keep their usual
 layout. The channels-first layer does the work between two moves of the channel dimension;
 this module re-registers those kinds and hands Interleaving -> False to the originals.
@@ -17,7 +17,7 @@ from engine.layers.base import fail, fixed_dims, real_input
 from engine.spec import LayerSpec, TensorType
 
 KINDS = ("ConvolutionLayer", "PoolingLayer", "BatchNormalizationLayer", "DeconvolutionLayer",
-         "InstanceNormalizationLayer")
+         "InstanceNormalizationLayer", "ResizeLayer")
 
 
 @cache
