@@ -66,6 +66,23 @@ def test_fold_feeds_output_back_as_state():
     np.testing.assert_allclose(n(x), np.array(want), rtol=1e-5, atol=1e-6)
 
 
+def test_fold_with_feedback_rules_and_constants():
+    """NetFoldOperator[net, {"Output" -> "s"}, {"c"}]: "x" is mapped over, "c" is given whole
+    at every step, the output is fed back to "s"; s_i = W.(x_i, s_(i-1)) + c."""
+    w = RNG.normal(size=(2, 5)) * 0.5
+    n = wlbridge.Net('NetGraph[{NetFoldOperator[NetGraph[<|"cat" -> CatenateLayer[], "lin" -> LinearLayer[2, '
+                     f'"Weights" -> {text_of(w)}, "Biases" -> None], "plus" -> ThreadingLayer[Plus]|>, '
+                     '{{NetPort["x"], NetPort["s"]} -> "cat" -> "lin", {"lin", NetPort["c"]} -> "plus"}], '
+                     '{"Output" -> "s"}, {"c"}]}, {}, "x" -> {5, 3}, "c" -> 2]')
+    assert list(n.input_types) == ["x", "c"]
+    x, c = RNG.normal(size=(5, 3)), RNG.normal(size=2)
+    s, want = np.zeros(2), []
+    for xi in x:
+        s = w @ np.concatenate([xi, s]) + c
+        want.append(s)
+    np.testing.assert_allclose(n({"x": x, "c": c}), np.array(want), rtol=1e-5, atol=1e-6)
+
+
 def test_nest_applies_the_same_net_n_times():
     w, b = RNG.normal(size=(2, 2)) * 0.7, RNG.normal(size=2)
     n = wlbridge.Net(f'NetChain[{{NetNestOperator[LinearLayer[2, "Weights" -> {text_of(w)}, "Biases" -> '
@@ -115,7 +132,8 @@ def test_trained_operators_write_back():
     ('NetChain[{NetBidirectionalOperator[LinearLayer[2], Max]}, "Input" -> {4, 2}]', "Catenate, Total or Mean"),
     ('NetChain[{NetBidirectionalOperator[{GatedRecurrentLayer[2], GatedRecurrentLayer[3]}]}, "Input" -> {4, 2}]',
      "different shapes"),
-    ('NetChain[{NetFoldOperator[LinearLayer[3]]}, "Input" -> {4, 2}]', '"Input" and "State"'),
+    ('NetChain[{NetFoldOperator[LinearLayer[3]]}, "Input" -> {4, 2}]', "no input 'State'"),
+    ('NetChain[{NetFoldOperator[LinearLayer[3], {"Output" -> "Input"}]}, "Input" -> {4, 2}]', "at least one input"),
     ('NetChain[{NetNestOperator[LinearLayer[3], 2]}, "Input" -> 2]', "input's dimensions"),
     ('NetChain[{NetNestOperator[LinearLayer[3]]}, "Input" -> 2]', "missing parameter"),
     ('NetChain[{NetPairEmbeddingOperator[LinearLayer[3], DistanceFunction -> ManhattanDistance]}, '

@@ -7,8 +7,7 @@ args (the inner nets are `LayerSpec` or `NetSpec`):
   element, along the last level) | "Total" | "Mean". The backward net sees each sequence
   reversed (its own valid steps) and its output, when a sequence, is reversed back. Inner nets
   at ("ForwardNet", ...) and ("BackwardNet", ...).
-* NetFoldOperator "Net": a net with inputs "Input" and "State" and output "Output"; the states
-  s_i = net(x_i, s_(i-1)) from s_0 = 0 form the output sequence. Inner net at ("Net", ...).
+* NetFoldOperator: see engine.layers.fold.
 * NetNestOperator "Net", "Times" n: the net applied n times (same weights each time).
 * NetMapThreadOperator "Net": the net mapped over the steps of all its inputs at once.
 * NetPairEmbeddingOperator "Net", "DistanceFunction": "EuclideanDistance" (default) |
@@ -18,13 +17,11 @@ args (the inner nets are `LayerSpec` or `NetSpec`):
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from engine.errors import EngineError
 from engine.layers import lookup, register
 from engine.layers.arrange import SequenceReverseLayer
 from engine.layers.base import WolframLayer, check_args, fail, format_dims
@@ -139,67 +136,6 @@ def build_bidirectional(spec: LayerSpec, in_types: dict[str, TensorType], path: 
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-class Fold(Operator):
-    kind = "NetFoldOperator"
-
-    def __init__(self, nets: dict[str, Inner], state_dims: tuple[int, ...]):
-        super().__init__(nets)
-        self.state_dims = state_dims
-
-    def forward(self, inputs, lengths=None):
-        x = inputs["Input"]
-        state = x.new_zeros((x.shape[0], *self.state_dims))
-        states = []
-        for i in range(x.shape[1]):
-            state = self.nets["Net"]({"Input": x[:, i], "State": state}, {})["Output"]
-            states.append(state)
-        return {"Output": torch.stack(states, 1)}
-
-
-@register("NetFoldOperator")
-def build_fold(spec: LayerSpec, in_types: dict[str, TensorType], path: tuple[str, ...]):
-    args = check_args(spec, {"Net"}, path)
-    t = in_types.get("Input")
-    if t is None or not t.dims or any(d is None for d in t.dims):
-        raise fail(path, "the input should be a sequence (shape {\"Varying\", ...} or {n, ...}).")
-    inner = args["Net"]
-    if set(inner_ports(inner, path)) != {"Input", "State"}:
-        raise fail(path, "the folded net should have the inputs \"Input\" and \"State\" "
-                         "(NetFoldOperator[net] feeds \"Output\" back to \"State\").")
-    elem = TensorType(tuple(t.dims[1:]), t.index_range)
-    state = _state_type(inner)
-    if state is None:  # NeuralNetworks infers it; here: guess the input's shape, then the output's
-        try:
-            probe = Inner(_without_arrays(inner), {"Input": elem, "State": TensorType(elem.dims)}, (*path, '"Net"'))
-            state = TensorType(tuple(probe.outputs["Output"].dims))
-        except (EngineError, KeyError):
-            raise fail(path, "the shape of the state could not be inferred; give the folded net's "
-                             "\"State\" port a shape, e.g. \"State\" -> n.") from None
-    net = Inner(inner, {"Input": elem, "State": state}, (*path, '"Net"'))
-    out = net.outputs.get("Output")
-    if out is None or tuple(out.dims) != tuple(state.dims):
-        raise fail(path, f"the folded net's \"Output\" {format_dims(None if out is None else out.dims)} "
-                         f"should have the state's dimensions {format_dims(state.dims)}.")
-    m = Fold({"Net": net}, tuple(state.dims))
-    m.input_types = {"Input": t}
-    return m, {"Output": TensorType((t.dims[0], *state.dims))}
-
-
-def _without_arrays(spec: LayerSpec | NetSpec) -> LayerSpec | NetSpec:
-    """A copy with the given arrays dropped (removals kept), for probing output shapes."""
-    if isinstance(spec, NetSpec):
-        return replace(spec, nodes={k: _without_arrays(v) for k, v in spec.nodes.items()})
-    return replace(spec, arrays={k: v for k, v in spec.arrays.items() if v is None})
-
-
-def _state_type(inner: LayerSpec | NetSpec) -> TensorType | None:
-    """The "State" shape declared on the folded net (or on its graph's "State" port)."""
-    declared = inner.inputs.get("State")
-    if declared is not None and declared.dims is not None and all(isinstance(d, int) for d in declared.dims):
-        return declared
-    return None
 
 
 # ---------------------------------------------------------------------------------------------

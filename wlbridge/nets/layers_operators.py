@@ -55,6 +55,31 @@ def distance(v: Any) -> str:
     raise BadParam(f"expected EuclideanDistance or CosineDistance, not {short(v)}")
 
 
+def feedback_rules(v: Any) -> dict[str, str]:
+    """{"out1" -> "in1", ...}: outputs fed back to inputs at the next step."""
+    rules = v if isinstance(v, (tuple, list)) else (v,)
+    if rules and all(head_name(r) == "Rule" and all(isinstance(a, str) for a in r.args) for r in rules):
+        return {r.args[0]: r.args[1] for r in rules}
+    raise BadParam(f'expected feedback rules {{"out" -> "in", ...}}, not {short(v)}')
+
+
+def port_names(v: Any) -> tuple[str, ...]:
+    if isinstance(v, (tuple, list)) and all(isinstance(p, str) for p in v):
+        return tuple(v)
+    raise BadParam(f'expected a list of port names {{"name", ...}}, not {short(v)}')
+
+
+def _fold_ports(spec: Any) -> tuple[str, ...]:
+    """The operator's inputs: the net's inputs less the fed-back ones, constants last."""
+    from wlbridge.nets.convert import _all_ports
+
+    feedback = spec.args.get("Feedback") or {"Output": "State"}
+    constants = spec.args.get("Constants") or ()
+    names = _all_ports(spec.args["Net"])[0]
+    mapped = tuple(p for p in names if p not in feedback.values() and p not in constants)
+    return (*mapped, *constants)
+
+
 def _map_thread_ports(spec: Any) -> tuple[str, ...]:
     from wlbridge.nets.convert import node_ports
 
@@ -64,7 +89,8 @@ def _map_thread_ports(spec: Any) -> tuple[str, ...]:
 ROWS = [
     LayerDef("NetBidirectionalOperator", (("Net", net_pair), ("Aggregation", aggregation)), required=1,
              defaults={"Aggregation": "Catenate"}),
-    LayerDef("NetFoldOperator", (("Net", inner_net),), required=1),
+    LayerDef("NetFoldOperator", (("Net", inner_net), ("Feedback", feedback_rules), ("Constants", port_names),
+                                 ("Outputs", port_names)), required=1, ports=_fold_ports),
     LayerDef("NetNestOperator", (("Net", inner_net), ("Times", pos_int)), required=2),
     LayerDef("NetMapThreadOperator", (("Net", inner_net),), required=1, ports=_map_thread_ports),
     LayerDef("NetPairEmbeddingOperator", (("Net", inner_net),),
