@@ -183,8 +183,8 @@ def _layer_options(spec: LayerSpec, options: list[tuple[Any, Any]], d: LayerDef,
             elif symbol_name(value) != "Automatic":
                 arr = to_array(value, f'{where}: the array "{array}"')
                 spec.arrays[array] = arr
-        elif name in ("Input", "Output") or name in (ins := _input_names(d, spec)) or name in d.outputs:
-            is_in = name == "Input" or (name in ins and name != "Output")
+        elif name in ("Input", "Output") or name in _input_names(d, spec) or name in d.outputs:
+            is_in = name == "Input" or (name in _input_names(d, spec) and name != "Output")
             t, coder = port_spec(value, ctx, f'{where}: port "{name}"', is_in)
             if coder is not None:
                 raise invnet(f"{where}: coders can only be attached to the ports of the whole net")
