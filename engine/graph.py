@@ -165,10 +165,13 @@ class WolframModule(nn.Module):
             if isinstance(node, WolframModule):
                 for p, m in node.layer_paths().items():
                     out[(key, *p)] = m
-            elif hasattr(node, "inner_nets"):  # nets inside a layer (AttentionLayer's "ScoringNet")
+            elif hasattr(node, "inner_nets"):  # nets inside a layer (AttentionLayer's "ScoringNet", operators)
                 for name, inner in node.inner_nets().items():
-                    for p, m in inner.layer_paths().items():
-                        out[(key, name, *p)] = m
+                    if isinstance(inner, WolframModule):
+                        for p, m in inner.layer_paths().items():
+                            out[(key, name, *p)] = m
+                    else:
+                        out[(key, name)] = inner
             elif isinstance(node, NetMap):
                 # The mapped net's layers, under NetExtract's path {key, "Net", ...}.
                 inner = node.net
@@ -191,8 +194,11 @@ class WolframModule(nn.Module):
                     out[(key, *p)] = s
             elif hasattr(node, "inner_nets"):
                 for name, inner in node.inner_nets().items():
-                    for p, s in inner.layer_specs.items():
-                        out[(key, name, *p)] = s
+                    if isinstance(inner, WolframModule):
+                        for p, s in inner.layer_specs.items():
+                            out[(key, name, *p)] = s
+                    else:
+                        out[(key, name)] = node.inner_specs[name]
             elif isinstance(node, NetMap):
                 inner = spec.args["Net"]  # type: ignore[union-attr]
                 if isinstance(node.net, WolframModule):
@@ -390,7 +396,9 @@ def _setup_fast_path(m: WolframModule) -> None:
                 return
             fns.extend(node._fast)
             continue
-        if not hasattr(node, "apply") or any(t.varying for t in node.output_types.values()):
+        # nn.Module.apply(fn) is not a layer's apply(x): only layers defining their own qualify
+        if getattr(type(node), "apply", nn.Module.apply) is nn.Module.apply or any(
+                t.varying for t in node.output_types.values()):
             return
         fns.append(node.apply)
     m._in_name = w.inputs[0]

@@ -211,7 +211,7 @@ BAD = [
            inp=(4, 4)), r'ChannelGroups -> 2 must divide'),
     (chain(L("ElementwiseLayer", {"Function": "Frobnicate"})), r"function 'Frobnicate' is not supported"),
     (chain(L("ElementwiseLayer", {"Function": ("Plus", ("Slot", 2), 1)})), r"slot #2 is not valid"),
-    (chain(L("BatchNormalizationLayer", {"Interleaving": True}), inp=(2, 3)), r"Interleaving -> True"),
+    (chain(L("NormalizationLayer", {"Interleaving": True}), inp=(2, 3)), r"Interleaving"),
     (chain(L("EmbeddingLayer", {"OutputDimensions": 3})), r"number of classes n of EmbeddingLayer"),
     (chain(L("AggregationLayer", {"Levels": 3})), r"not a valid level for an input of rank 1"),
     (chain(L("LinearLayer", {"OutputDimensions": (3,)}), L("CatenateLayer")),

@@ -95,10 +95,45 @@ def test_sequence_reverse_keeps_padding_past_the_end():
         np.testing.assert_allclose(o, s[::-1], rtol=1e-6)
 
 
+def lrn_numpy(x, c=2, alpha=1.0, beta=0.5, b=1.0):
+    """The page's D_ijk = (alpha/(2c+1) Sum_{x=max(1,i-c)}^{min(N,i+c)} T_xjk^2 + b)^beta; T/D."""
+    n = x.shape[0]
+    d = np.stack([alpha / (2 * c + 1) * (x[max(0, i - c):min(n, i + c + 1)] ** 2).sum(0) + b for i in range(n)])
+    return x / d**beta
+
+
+def test_local_response_normalization():
+    x = RNG.normal(size=(6, 2, 3))
+    n = net('NetChain[{LocalResponseNormalizationLayer[]}, "Input" -> {6, 2, 3}]')
+    np.testing.assert_allclose(n(x), lrn_numpy(x), rtol=1e-5)
+    n = net('NetChain[{LocalResponseNormalizationLayer["ChannelWindowSize" -> 1, "Alpha" -> 2, "Beta" -> 0.75, '
+            '"Bias" -> 0.5]}, "Input" -> {6, 2, 3}]')
+    np.testing.assert_allclose(n(x), lrn_numpy(x, 1, 2.0, 0.75, 0.5), rtol=1e-5)
+
+
+def resample(v: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """ArrayResample's point sampling along one axis: the ends map onto the ends."""
+    old = np.linspace(0, 1, v.shape[axis])
+    new = np.linspace(0, 1, size)
+    return np.apply_along_axis(lambda r: np.interp(new, old, r), axis, v)
+
+
+def test_resize_linear_and_nearest():
+    np.testing.assert_allclose(net('NetChain[{ResizeLayer[{5}]}, "Input" -> {1, 3}]')(np.array([[1.0, 2, 3]])),
+                               [[1, 1.5, 2, 2.5, 3]], rtol=1e-6)  # ArrayResample[{1, 2, 3}, 5]
+    x = RNG.normal(size=(2, 3, 4))
+    n = net('NetChain[{ResizeLayer[{5, Scaled[1.5]}]}, "Input" -> {2, 3, 4}]')
+    np.testing.assert_allclose(n(x), resample(resample(x, 5, 1), 6, 2), rtol=1e-5, atol=1e-6)
+    n = net('NetChain[{ResizeLayer[{Scaled[2], All}, Resampling -> "Nearest"]}, "Input" -> {2, 3, 4}]')
+    np.testing.assert_allclose(n(x), x.repeat(2, 1), rtol=1e-6)
+
+
 def test_trained_autoencoder_writes_back():
     """A small convolutional autoencoder with the layers of this file trains and reads back."""
-    text = ('NetChain[{ConvolutionLayer[4, 3, "Stride" -> 2, PaddingSize -> 1], ParametricRampLayer[], '
-            'InstanceNormalizationLayer[], DeconvolutionLayer[1, 2, "Stride" -> 2], '
+    text = ('NetChain[{ConvolutionLayer[4, 3, "Stride" -> 2, PaddingSize -> 1], '
+            'LocalResponseNormalizationLayer["ChannelWindowSize" -> 1], ParametricRampLayer[], '
+            'InstanceNormalizationLayer[], ResizeLayer[{Scaled[2], Scaled[2]}, Resampling -> "Nearest"], '
+            'DeconvolutionLayer[1, 3, PaddingSize -> 1], '
             'PaddingLayer[{{0, 0}, {0, 0}, {0, 0}}, Padding -> "Fixed"]}, "Input" -> {1, 6, 6}]')
     x = RNG.normal(size=(32, 1, 6, 6)).astype(np.float32)
     trained, losses = train(text, {"Input": x, "Output": x})
@@ -113,7 +148,11 @@ def test_trained_autoencoder_writes_back():
     ('NetChain[{PaddingLayer[{{1, 1}}, Padding -> "Mirror"]}, "Input" -> 3]', "Padding"),
     ('NetChain[{PaddingLayer[{{5, 0}}, Padding -> "Reflected"]}, "Input" -> 3]', "Reflected"),
     ('NetChain[{UnitVectorLayer[]}, "Input" -> "Integer"]', "could not be inferred"),
-    ('NetChain[{InstanceNormalizationLayer[Interleaving -> True]}, "Input" -> {2, 3}]', "Interleaving"),
+    ('NetChain[{InstanceNormalizationLayer["Interleave" -> True]}, "Input" -> {2, 3}]', "Interleave"),
+    ('NetChain[{LocalResponseNormalizationLayer[]}, "Input" -> {3, 2, 2}]', "fewer than"),
+    ('NetChain[{ResizeLayer[{5, 5}]}, "Input" -> {1, 3}]', "spatial dimensions"),
+    ('NetChain[{ResizeLayer[{Scaled[1.5]}, Resampling -> "Nearest"]}, "Input" -> {1, 3}]', "integer Scaled"),
+    ('NetChain[{ResizeLayer[{-2}]}, "Input" -> {1, 3}]', "ResizeLayer"),
 ])
 def test_bad_input_gives_one_message(text, words):
     text_of = message(text)

@@ -52,6 +52,13 @@ def test_named_slots_and_apply_ports():
     np.testing.assert_allclose(n({"1": X[0], "2": X[1]}), X[0] - 2 * X[1], rtol=1e-6)
 
 
+def test_port_shapes_given_on_the_layer():
+    """FunctionLayer[f, "port" -> shape] (the page's form) declares a slot's shape."""
+    n = wlbridge.Net('NetGraph[{FunctionLayer[#Foo + Total[#Bar] &, "Foo" -> 2, "Bar" -> {3, 2}]}, {}]')
+    assert n.input_types["Foo"].dims == (2,) and n.input_types["Bar"].dims == (3, 2)
+    np.testing.assert_allclose(n({"Foo": [1.0, 2.0], "Bar": np.ones((3, 2))}), [4.0, 5.0])
+
+
 def test_elementwise_function_on_varying_sequences():
     n = wlbridge.Net('NetChain[{FunctionLayer[2 # + 1 &]}, "Input" -> {"Varying", 2}]')
     seqs = [np.ones((3, 2)), np.zeros((1, 2))]

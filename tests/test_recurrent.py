@@ -201,8 +201,8 @@ def test_fixed_length_input_and_double_precision():
 
 def test_bad_specs_give_clear_messages():
     """Unsupported options and malformed inputs are refused naming the layer's position."""
-    with pytest.raises(EngineError, match=r'NetChain > "1": "Dropout" -> 0.3 is not supported'):
-        build("LongShortTermMemoryLayer", Dropout=0.3)
+    with pytest.raises(EngineError, match=r'NetChain > "1": the dropout method\(s\) StateUpdate are not supported'):
+        build("LongShortTermMemoryLayer", Dropout={"StateUpdate": 0.3})
     with pytest.raises(EngineError, match="output size should be a positive integer"):
         build("GatedRecurrentLayer", OutputSize=0)
     with pytest.raises(EngineError, match="sequence of real vectors"):

@@ -143,8 +143,9 @@ def register(
 
 
 _MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence",
-            "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise",
-            "norm_options", "aggregation_extra")
+            "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise", "resize",
+            "norm_options", "aggregation_extra", "operators", "fold",
+            "loss_extra", "interleaving", "recurrent_dropout")
 _loaded = False
 
 

@@ -245,3 +245,23 @@ def build_attention(spec: LayerSpec, in_types: dict[str, TensorType], path: tupl
     m.input_types = {"Key": key, "Value": value, "Query": query}
     out = (*query.dims[:-1], value.dims[-1])
     return m, {"Output": TensorType(out)}
+
+
+class SequenceAttentionLayer(AttentionLayer):
+    """The older SequenceAttentionLayer: ports "Input" (keys and values) and "Query"."""
+
+    kind = "SequenceAttentionLayer"
+
+    def forward(self, inputs, lengths=None):
+        x = inputs["Input"]
+        return super().forward({"Key": x, "Value": x, "Query": inputs["Query"]}, lengths)
+
+
+@register("SequenceAttentionLayer", inputs=("Input", "Query"))
+def build_sequence_attention(spec: LayerSpec, in_types: dict[str, TensorType], path: tuple[str, ...]):
+    """SequenceAttentionLayer[scoring] is AttentionLayer[scoring] with "Key" = "Value" = "Input"."""
+    x = in_types.get("Input")
+    m, out = build_attention(spec, {"Key": x, "Value": x, "Query": in_types.get("Query")}, path)
+    m.__class__ = SequenceAttentionLayer
+    m.input_types = {"Input": m.input_types["Key"], "Query": m.input_types["Query"]}
+    return m, out

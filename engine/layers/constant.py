@@ -103,3 +103,34 @@ def build_net_array(spec: LayerSpec, in_types: dict[str, TensorType], path: tupl
 def build_constant_array(spec: LayerSpec, in_types: dict[str, TensorType], path: tuple[str, ...]):
     """ConstantArrayLayer[...] evaluates to NetArrayLayer[...] (its documentation page)."""
     return _build_array(spec, in_types, path)
+
+
+class RandomArrayLayer(WolframLayer):
+    """No input; a fresh random array per example at every evaluation (its page: samples of a
+    univariate distribution): ("Normal", mu, sigma) or ("Uniform", lo, hi)."""
+
+    kind = "RandomArrayLayer"
+
+    def __init__(self, dims: tuple[int, ...], distribution: tuple[str, float, float]):
+        super().__init__()
+        self.dims, self.distribution = dims, distribution
+
+    def forward(self, inputs: dict[str, torch.Tensor],
+                lengths: dict[int, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        ref = inputs.get("$Batch")
+        batch = 1 if ref is None else ref.shape[0]
+        device = None if ref is None else ref.device
+        name, a, b = self.distribution
+        if name == "Normal":
+            return {"Output": torch.randn(batch, *self.dims, device=device) * b + a}
+        return {"Output": torch.rand(batch, *self.dims, device=device) * (b - a) + a}
+
+
+@register("RandomArrayLayer", inputs=())
+def build_random_array(spec: LayerSpec, in_types: dict[str, TensorType], path: tuple[str, ...]):
+    args = check_args(spec, {"Distribution"}, path)
+    hint = declared_output(spec)
+    if hint is None or hint.dims is None or not all(isinstance(d, int) for d in hint.dims):
+        raise fail(path, "the output dimensions could not be inferred; give \"Output\" -> {d1, d2, ...}.")
+    dims = tuple(hint.dims)
+    return RandomArrayLayer(dims, args.get("Distribution", ("Normal", 0.0, 1.0))), {"Output": TensorType(dims)}

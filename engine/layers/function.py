@@ -106,15 +106,20 @@ def _reduce(op: str, x: torch.Tensor, args: list[Any]) -> torch.Tensor:
     raise KeyError(op)
 
 
+def _device(env: dict[str, torch.Tensor]) -> torch.device | None:
+    """Where the inputs live, so constants join them there."""
+    return next(iter(env.values())).device if env else None
+
+
 def evaluate(tree: Any, env: dict[str, torch.Tensor]) -> torch.Tensor:
     """Evaluate a tree on batch-first tensors; constants get a batch dim of 1."""
     if isinstance(tree, (int, float)):
-        return torch.tensor([float(tree)])
+        return torch.tensor([float(tree)], device=_device(env))
     op = tree[0]
     if op == "Slot":
         return env[tree[1]]
     if op == "Const":
-        return torch.tensor(tree[1], dtype=torch.float32).unsqueeze(0)
+        return torch.tensor(tree[1], dtype=torch.float32, device=_device(env)).unsqueeze(0)
     if op in _RAW_ARGS:  # one array, then plain parameters (levels, bounds, a permutation)
         return _with_parameters(op, evaluate(tree[1], env), tree[2:])
     vals = [evaluate(a, env) for a in tree[1:]]

@@ -102,3 +102,34 @@ def build_instance_norm(spec: LayerSpec, in_types: dict[str, TensorType], path: 
     t = real_input(in_types, "Input", path, min_rank=2)
     dims = fixed_dims(t, path, "InstanceNormalizationLayer")
     return InstanceNormalizationLayer(dims[0], float(args.get("Epsilon", 0.001))), {"Output": TensorType(dims)}
+
+
+class LocalResponseNormalizationLayer(SimpleLayer):
+    """T / D with D = (alpha/(2c+1) * sum of T^2 over the channels i-c..i+c (clipped) + b)^beta."""
+
+    kind = "LocalResponseNormalizationLayer"
+
+    def __init__(self, window: int, alpha: float, beta: float, bias: float):
+        super().__init__()
+        self.window, self.alpha, self.beta, self.bias = window, alpha, beta, bias
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.window
+        sq = F.pad(x.square(), (0, 0, 0, 0, c, c))  # zeros past the channel ends (the clipped sum)
+        total = sq.unfold(1, 2 * c + 1, 1).sum(-1)
+        return x / (self.alpha / (2 * c + 1) * total + self.bias) ** self.beta
+
+
+@register("LocalResponseNormalizationLayer")
+def build_lrn(spec: LayerSpec, in_types: dict[str, TensorType], path: tuple[str, ...]):
+    args = check_args(spec, {"ChannelWindowSize", "Alpha", "Beta", "Bias"}, path)
+    t = real_input(in_types, "Input", path, min_rank=3)
+    dims = fixed_dims(t, path, "LocalResponseNormalizationLayer")
+    if len(dims) != 3:
+        raise fail(path, f"the input should be an array of rank 3 ({{channels, h, w}}), not {len(dims)}.")
+    c = int(args.get("ChannelWindowSize", 2))
+    if dims[0] < 2 * c + 1:
+        raise fail(path, f"the input has {dims[0]} channels, fewer than 2 x \"ChannelWindowSize\" + 1 = {2 * c + 1}.")
+    m = LocalResponseNormalizationLayer(c, float(args.get("Alpha", 1.0)), float(args.get("Beta", 0.5)),
+                                        float(args.get("Bias", 1.0)))
+    return m, {"Output": TensorType(dims)}

@@ -170,8 +170,8 @@ def _layer_options(spec: LayerSpec, options: list[tuple[Any, Any]], d: LayerDef,
             elif symbol_name(value) != "Automatic":
                 arr = to_array(value, f'{where}: the array "{array}"')
                 spec.arrays[array] = arr
-        elif name in ("Input", "Output") or name in d.inputs or name in d.outputs:
-            is_in = name == "Input" or (name in d.inputs and name != "Output")
+        elif name in ("Input", "Output") or name in _input_names(d, spec) or name in d.outputs:
+            is_in = name == "Input" or (name in _input_names(d, spec) and name != "Output")
             t, coder = port_spec(value, ctx, f'{where}: port "{name}"', is_in)
             if coder is not None and coder.kind != "Scalar":  # "Scalar" is just {1} on a layer
                 raise invnet(f"{where}: coders can only be attached to the ports of the whole net")
@@ -184,6 +184,11 @@ def _layer_options(spec: LayerSpec, options: list[tuple[Any, Any]], d: LayerDef,
         else:
             valid = [*d.options, *d.arrays, *COMMON_OPTIONS]
             raise invnet(f'{where}: unknown option "{name}" (valid options: {", ".join(valid)})')
+
+
+def _input_names(d: LayerDef, spec: LayerSpec) -> tuple[str, ...]:
+    """The layer's input ports; a layer whose ports follow its parameters (FunctionLayer) says so."""
+    return d.ports(spec) if d.ports is not None else d.inputs
 
 
 def _lr(value: Any, where: str) -> float:

@@ -310,6 +310,8 @@ from wlbridge.nets import (  # noqa: E402  (their rows use the normalisers above
     layers_attention,
     layers_extra,
     layers_function,
+    layers_losses,
+    layers_operators,
     layers_options,
 )
 
@@ -317,4 +319,6 @@ _register(layers_arrange.ROWS)
 _register(layers_attention.ROWS, layers_attention.WRITERS)
 _register(layers_function.ROWS)
 _register(layers_extra.ROWS)
+_register(layers_operators.ROWS, layers_operators.WRITERS)
+_register(layers_losses.ROWS, layers_losses.WRITERS)
 _register(layers_options.rows())  # widens NormalizationLayer and AggregationLayer

@@ -3,22 +3,25 @@ InstanceNormalizationLayer and SequenceReverseLayer, with the forms of their pag
 ``DeconvolutionLayer[n, k, opts]``; ``PaddingLayer[{{m1, n1}, ...}, Padding -> v | "Fixed" |
 "Reflected" | "Periodic"]``; ``ParametricRampLayer[]``, ``ParametricRampLayer[levels]``
 (``{}`` for one shared slope); ``UnitVectorLayer[n]``; ``InstanceNormalizationLayer[]``;
-``SequenceReverseLayer[]``."""
+``SequenceReverseLayer[]``; ``LocalResponseNormalizationLayer[opts]``; ``ResizeLayer[{d1, ...},
+Resampling -> "Linear" | "Nearest"]``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from wlbridge.nets.exprs import is_int, short, to_number
+from wlbridge.nets.exprs import head_name, is_int, short, symbol_name, to_number
 from wlbridge.nets.layers import (
     _SPATIAL,
     BadParam,
     LayerDef,
     auto_pos_int,
+    boolean,
     levels,
     one_of,
     pos_int,
     positive_real,
+    real,
 )
 
 
@@ -36,6 +39,24 @@ def padding_value(v: Any) -> Any:
     return one_of("Fixed", "Reflected", "Periodic")(v)
 
 
+def resize_spec(v: Any) -> tuple[Any, ...]:
+    """{d1, ...} with n, Scaled[r] or All per spatial dimension."""
+    if isinstance(v, (tuple, list)) and v:
+        out: list[Any] = []
+        for d in v:
+            if symbol_name(d) == "All":
+                out.append("All")
+            elif is_int(d) and d > 0:
+                out.append(int(d))
+            elif head_name(d) == "Scaled" and len(d.args) == 1 and (to_number(d.args[0]) or 0) > 0:
+                out.append(("Scaled", float(to_number(d.args[0]))))
+            else:
+                break
+        else:
+            return tuple(out)
+    raise BadParam(f"expected {{d1, ...}} with positive sizes, Scaled[r] or All, not {short(v)}")
+
+
 def slope_levels(v: Any) -> Any:
     if isinstance(v, (tuple, list)) and not v:
         return ()
@@ -49,7 +70,11 @@ ROWS = [
     LayerDef("PaddingLayer", (("Specification", pad_spec),), {"Padding": (0.0, padding_value)}, required=1),
     LayerDef("ParametricRampLayer", (("Levels", slope_levels),), arrays=("Slope",), defaults={"Levels": 1}),
     LayerDef("UnitVectorLayer", (("Size", auto_pos_int),), defaults={"Size": None}),
-    LayerDef("InstanceNormalizationLayer", (), {"Epsilon": (0.001, positive_real)},
+    LayerDef("InstanceNormalizationLayer", (), {"Epsilon": (0.001, positive_real), "Interleaving": (False, boolean)},
              arrays=("Scaling", "Biases"), aliases={"Gamma": "Scaling", "Beta": "Biases"}),
     LayerDef("SequenceReverseLayer"),
+    LayerDef("LocalResponseNormalizationLayer", (),
+             {"ChannelWindowSize": (2, pos_int), "Alpha": (1.0, real), "Beta": (0.5, real), "Bias": (1.0, real)}),
+    LayerDef("ResizeLayer", (("Specification", resize_spec),),
+             {"Resampling": ("Linear", one_of("Linear", "Nearest")), "Interleaving": (False, boolean)}, required=1),
 ]

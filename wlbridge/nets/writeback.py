@@ -64,7 +64,8 @@ def _rules(options: list[tuple[Any, Any]]) -> list[WLFunction]:
 
 def _option_key(name: Any) -> Any:
     # wl-nets.md §1.3: the four System-symbol options are written as symbols
-    if name in ("PaddingSize", "Interleaving", "LearningRateMultipliers", "Method", "Padding"):
+    if name in ("PaddingSize", "Interleaving", "LearningRateMultipliers", "Method", "Padding", "Resampling",
+                "DistanceFunction"):
         return getattr(wl, name)
     return name
 
