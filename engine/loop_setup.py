@@ -131,13 +131,15 @@ def prepare_batches(run: Run, lengths: dict[int, np.ndarray] | None) -> None:
         isinstance(vs, float) else n
     if run.buckets is None:
         # Every batch gathered once: the assignment of examples to batches is fixed (§7.1).
-        run.batches = [(run.module, *run.cols.gather(row)) for row in perm]
+        rows = perm if run.dist is None else run.dist.shard_rows(perm)
+        run.batches = [(run.module, *run.cols.gather(row)) for row in rows]
         ev.emit("Plan", lambda: plan_payload(run.module, run.batches[0][1], lengths))
     else:
         # Made per batch in "gen": encoded (unless pre-encoded), padded to the bucket
         # length and written into the bucket executor's buffers; Plan and NetExecutorCreate
         # are emitted by the executors (engine.buckets).
-        run.batches = LazyBatches(run.cols, perm, run.buckets)
+        run.batches = LazyBatches(run.cols, perm if run.dist is None else
+                                  run.dist.shard_rows(perm), run.buckets)
 
 
 def validation_batches(run: Run, cols: Columns, lengths: dict[int, np.ndarray] | None,
