@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from engine import distributed
 from engine.denormal import flush_denormals
 from engine.errors import EngineError
 from engine.events import Events
@@ -88,10 +89,54 @@ def train(module: torch.nn.Module, data: Dataset, config: TrainConfig, *,
     # path on x86; MXNet flushes them, and so do we while training on the CPU. SIGINT and
     # SIGTERM stop at the end of a batch (engine.loop_signals). ThreadPolicy moves torch's
     # CPU thread count with the machine's load (engine.threads).
-    with flush_denormals(True), catching_stop_signals() as stops, \
-            governed_threads(config.thread_policy, config.target_device) as governor:
-        if governor is not None:
-            listeners = [*listeners, _Governed(governor)]
-        run = Run(module, data, config, encoders, events, net_factory, reporter,
-                  checkpoint_writer, listeners, TIMING_LOG_PERIOD, stops)
-        return run.run()
+    dist = distributed.current(config)  # a data-parallel worker joins its group
+    if dist is not None:
+        config, events, reporter, checkpoint_writer, listeners = _worker_view(
+            dist, config, events, reporter, checkpoint_writer, listeners)
+    try:
+        with flush_denormals(True), catching_stop_signals() as stops, \
+                governed_threads(config.thread_policy, config.target_device) as governor:
+            if governor is not None:
+                listeners = [*listeners, _Governed(governor)]
+            run = Run(module, data, config, encoders, events, net_factory, reporter,
+                      checkpoint_writer, listeners, TIMING_LOG_PERIOD, stops, dist)
+            return run.run()
+    except RuntimeError as err:
+        if dist is None or not (type(err).__name__ == "DistBackendError"
+                                or _peer_failure(err)):
+            raise
+        raise EngineError("ddpfail", f"process {dist.rank} of {dist.world} lost its peers "
+                          f"({str(err).splitlines()[0][:200]}); training stopped.") from err
+    finally:
+        if dist is not None:
+            dist.close()
+
+
+def _peer_failure(err: BaseException) -> bool:
+    """A collective failed because another process died or timed out."""
+    text = str(err).lower()
+    return any(w in text for w in ("gloo", "nccl", "connection", "timed out", "peer"))
+
+
+def _worker_view(dist: Any, config: TrainConfig, events: Events | None, reporter: Any,
+                 checkpoint_writer: Any, listeners: Sequence[LoopListener]) -> tuple:
+    """What one data-parallel process trains with: the seed of rank 0 (one permutation for
+    all), the checkpoint to resume from after a launcher restart, and on ranks other than 0
+    no reporting, callbacks, logging channels or checkpoints (rank 0 writes them once)."""
+    import dataclasses
+
+    from engine.distributed import restart_state
+
+    changes: dict[str, Any] = {}
+    seed = config.random_seed
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, ()).item()) if dist.rank == 0 else 0
+    changes["random_seed"] = dist.broadcast_int(seed)
+    if config.resume_from is None:
+        changes["resume_from"] = restart_state(config)
+    if dist.rank != 0:
+        changes.update(listeners={}, training_progress_function=[],
+                       training_progress_checkpointing=None, report_memory_usage=False)
+        events, reporter, checkpoint_writer, listeners = None, None, None, ()
+    return dataclasses.replace(config, **changes), events, reporter, checkpoint_writer, \
+        listeners

@@ -22,6 +22,7 @@ import torch
 
 from engine import loop_setup as setup
 from engine.columns import Columns
+from engine.devices import torch_device
 from engine.errors import EngineError
 from engine.events import Events
 from engine.intervals import Trigger, normalise
@@ -55,9 +56,10 @@ class Run:
                  net_factory: Callable[[torch.nn.Module], Any] | None, reporter: Any,
                  checkpoint_writer: Callable[[torch.nn.Module, str, str], None] | None = None,
                  listeners: Sequence[LoopListener] = (), timing_log_period: float = 10.0,
-                 stops: StopSignals | None = None):
+                 stops: StopSignals | None = None, dist: Any = None):
         self.cfg = config
         self.stops = stops
+        self.dist = dist  # engine.distributed.Distributed of a data-parallel worker, or None
         self.checkpoint_writer = checkpoint_writer
         self.events = events or Events(config.listeners)
         self.net_factory = net_factory
@@ -66,7 +68,8 @@ class Run:
         self.callbacks = Callbacks([], 1, math.inf)
         self.listeners: list[LoopListener] = []
         self.event_name: str | None = None
-        self.device = setup.device_for(config.target_device)
+        self.device = dist.device if dist is not None else \
+            torch_device(config.target_device)
         self.dtype = setup.dtype_for(config.working_precision)
         if config.working_precision == "Mixed" and self.device.type != "cuda":
             raise EngineError("nninvmixed", "WorkingPrecision -> \"Mixed\" needs a GPU "
@@ -108,6 +111,8 @@ class Run:
                                             config.method.name))
         setup.prepare_batches(self, lengths)
         setup.prepare_arrays(self)
+        if dist is not None:
+            dist.attach(self)  # DistributedDataParallel: every batch calls the wrapper
         self.method = resolve_method(config.method, config.learning_rate)
         self.timer = PhaseTimer()
         # TimingLogging: every timing_log_period seconds of training (§3.7), the §9.6 rule
@@ -235,6 +240,8 @@ class Run:
             max_rounds = math.ceil(cfg.max_training_batches / self.bpr)
         else:
             max_rounds = setup.automatic_rounds(self)
+            if self.dist is not None:  # timed in each process: rank 0's count for all
+                max_rounds = self.dist.broadcast_int(max_rounds)
         total = max_rounds * self.bpr
         if cfg.max_training_batches is not None:
             total = min(total, cfg.max_training_batches)
@@ -296,6 +303,12 @@ class Run:
                           stacklevel=4)
         self.step = TrainingStep(self.module, self.opt, self.precision, self.meter,
                                  cfg.updates_per_batch, ev)
+        if cfg.compile_training_step:
+            from engine.compiled_step import CompiledStep
+
+            self.step = CompiledStep(self.step, ev)
+        if self.dist is not None:  # losses and sums reduced over the processes
+            self.step = self.dist.wrap_step(self.step, self.batch_size)
         self.listeners = ([MemorySampling(self.memory)] if self.memory is not None else []) \
             + ([Reporting(self.reporter)] if self.reporter is not None else []) \
             + self.extra_listeners

@@ -33,7 +33,8 @@ def run_batches(run: Run) -> None:
     cfg, ev, timer, step, batches = run.cfg, run.events, run.timer, run.step, run.batches
     sync_cuda = cfg.force_synchronization and run.device.type == "cuda"
     order, pos, nxt, lazy = run.order, run.batch, None, isinstance(batches, LazyBatches)
-    perf, t_start, time_goal, total = time.perf_counter, run.t_start, cfg.time_goal, run.total
+    perf, t_start, total = time.perf_counter, run.t_start, run.total
+    time_goal = cfg.time_goal if run.dist is None else None  # DDP: agreed after the batch
     grad_rec, watchers, batch_losses = run.grad_rec, run.batch_listeners, run.result.batch_losses
     core, trainer = ev.active("CoreLoop"), ev.active("Trainer")
     while True:
@@ -116,13 +117,15 @@ def _after_batch(run: Run, last_of_round: bool, core: bool) -> bool:
         end_of_round(run)
         if run.stop_reason:
             return True
-    if run.stops is not None and run.stops.requested:  # SIGINT/SIGTERM: stop here
+    if run.dist is None and run.stops is not None and run.stops.requested:  # SIGINT/SIGTERM
         run.stop_reason = "Aborted"
         return True
     # periodic functions (§9.5.2 step 8)
     if core:
         run.events.emit("CoreLoop", "CallPeriodicFunctions")
     periodic(run, last_of_round)
+    if run.dist is not None:  # a signal anywhere, rank 0's callbacks and clock: all stop
+        run.dist.agree(run, run.cfg.time_goal, time.perf_counter() - run.t_start)
     if run.stop_reason:
         return True
     if run.abs_batch >= run.total:

@@ -31,24 +31,6 @@ DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2}
 AUTOMATIC_ROUND_SECONDS = 20.0
 
 
-def device_for(name: str) -> torch.device:
-    """TargetDevice → torch device; ``invtrgdev`` when CUDA is asked for but absent."""
-    key = (name or "cpu").lower()
-    if key == "cpu":
-        return torch.device("cpu")
-    if key in ("gpu", "cuda") or key.startswith("cuda:") or key.startswith("gpu"):
-        if not torch.cuda.is_available():
-            raise EngineError("invtrgdev", f"TargetDevice -> {name!r} is not available: no CUDA "
-                              "GPU was found; use TargetDevice -> \"CPU\".", "General")
-        index = int(key.split(":")[1]) if ":" in key else 0
-        if index >= torch.cuda.device_count():
-            raise EngineError("invtrgdev", f"TargetDevice -> {name!r}: there are only "
-                              f"{torch.cuda.device_count()} CUDA devices.", "General")
-        return torch.device("cuda", index)
-    raise EngineError("invtrgdev", f"TargetDevice -> {name!r} should be \"CPU\" or a GPU.",
-                      "General")
-
-
 def dtype_for(precision: str) -> torch.dtype:
     """The module dtype of a WorkingPrecision; ``badwp`` for an unknown one."""
     if precision not in PRECISIONS:
@@ -131,13 +113,15 @@ def prepare_batches(run: Run, lengths: dict[int, np.ndarray] | None) -> None:
         isinstance(vs, float) else n
     if run.buckets is None:
         # Every batch gathered once: the assignment of examples to batches is fixed (§7.1).
-        run.batches = [(run.module, *run.cols.gather(row)) for row in perm]
+        rows = perm if run.dist is None else run.dist.shard_rows(perm)
+        run.batches = [(run.module, *run.cols.gather(row)) for row in rows]
         ev.emit("Plan", lambda: plan_payload(run.module, run.batches[0][1], lengths))
     else:
         # Made per batch in "gen": encoded (unless pre-encoded), padded to the bucket
         # length and written into the bucket executor's buffers; Plan and NetExecutorCreate
         # are emitted by the executors (engine.buckets).
-        run.batches = LazyBatches(run.cols, perm, run.buckets)
+        run.batches = LazyBatches(run.cols, perm if run.dist is None else
+                                  run.dist.shard_rows(perm), run.buckets)
 
 
 def validation_batches(run: Run, cols: Columns, lengths: dict[int, np.ndarray] | None,

@@ -99,7 +99,7 @@ class TrainingStep:
     """
 
     __slots__ = ("module", "opt", "precision", "meter", "updates", "events", "_trainer",
-                 "_policy")
+                 "_policy", "loss_weight")
 
     def __init__(self, module: torch.nn.Module, opt: Any, precision: Any, meter: Any,
                  updates: int, events: Events):
@@ -110,12 +110,14 @@ class TrainingStep:
         self._trainer = events.active("Trainer")
         # Real16 and Mixed go through the policy (loss scaling, masters, autocast)
         self._policy = precision.name in ("Real16", "Mixed")
+        # a data-parallel process's share of the global batch mean (engine.distributed)
+        self.loss_weight = 1.0
 
     def __call__(self, call: Any, inputs: dict[str, torch.Tensor],
                  lengths: dict[int, torch.Tensor] | None
                  ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
         opt, meter = self.opt, self.meter
-        trainer, ev, precision = self._trainer, self.events, self.precision
+        trainer, ev, precision, w = self._trainer, self.events, self.precision, self.loss_weight
         if trainer:
             ev.emit("Trainer", "TrainerUpdateStarted")
         for _ in range(self.updates):
@@ -127,14 +129,14 @@ class TrainingStep:
                 with precision.autocast():
                     out = call(inputs, lengths)
                     loss, stats = batch_loss(out, inputs, meter, lengths)
-                precision.backward(loss)  # Real16: loss x rescale (§8.2)
+                precision.backward(loss if w == 1.0 else loss * w)  # Real16: loss x rescale (§8.2)
                 if trainer:
                     ev.emit("Trainer", "CallOptimizer")
                 precision.unscale_and_step(opt)  # masters step, float16 arrays synced
             else:
                 out = call(inputs, lengths)
                 loss, stats = batch_loss(out, inputs, meter, lengths)
-                loss.backward()
+                (loss if w == 1.0 else loss * w).backward()
                 if trainer:
                     ev.emit("Trainer", "CallOptimizer")
                 opt.step()

@@ -271,6 +271,7 @@ class TrainConfig:
     memory_reporting_interval: float = 2.0
     disable_validation_executor: bool = False
     compile_buckets: bool = False
+    compile_training_step: bool = False  # torch.compile the whole step (engine.compiled_step)
     resume_from: str | None = None  # a checkpoint (or its ".state" file) to continue from
     thread_policy: str | int | None = None  # None = Automatic, "Adaptive", "Fixed" or a count
     gradient_norm_function: Callable[[Any], float] | None = None

@@ -79,7 +79,7 @@ def test_table_lists_every_public_and_internal_option():
             "MemoryUsageLogging", "TimingLogging", "PermutationLogging", "GradientLogging",
             "GradientNormFunction", "VerboseLogging", "DisableValidationExecutor",
             "CoreLoopLogging", "TrainerLogging", "CompileBuckets", "ResumeFrom",
-            "ThreadPolicy"]
+            "ThreadPolicy", "CompileTrainingStep"]
     assert set(seed) == set(INTERNAL)
     assert all(row.meaning and row.normalise for row in OPTIONS)
     # the stored handler order leads (§1.3)
@@ -476,7 +476,7 @@ BAD = [
     ({"ValidationSet": (wl.Scaled(0.1), R("Interval", -2))}, "invtint", "ValidationSet"),
     ({"TargetDevice": "TPU"}, "invtrgdev", "TargetDevice"),
     ({"TargetDevice": ("GPU", 0)}, "invtrgdev", "TargetDevice"),
-    ({"TargetDevice": ("GPU", All)}, "invtrgdev", "several GPUs"),
+    ({"TargetDevice": ("GPU", (0, 1))}, "invtrgdev", "distinct positive integers"),
     ({"WorkingPrecision": "Real8"}, "badwp", "WorkingPrecision"),
     ({"RandomSeeding": 1.5}, "seeding", "RandomSeeding"),
     ({"PerformanceGoal": "Quality"}, "perfgoal", "PerformanceGoal"),

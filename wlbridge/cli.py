@@ -208,6 +208,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         config.resume_from = args.resume
     if args.output:
         check_output(args.output)
+    if _launch_workers(args, config.target_device):
+        return EXIT_OK
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes
     from engine.loop_signals import catching_stop_signals
     from wlbridge.api import net_train
     from wlbridge.notices import MessageWarnings
@@ -225,9 +228,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CLIError("aborted", "Training was interrupted before a result existed.",
                            EXIT_TRAINING) from None
         sys.stdout.flush()
-        if args.output:
+        if args.output and rank0:
             write_result(value, args.output)
-        else:
+        elif rank0:
             print(describe_result(value), flush=True)
     code = EXIT_OK
     if _reason(value) == "WeightsDiverged" or "arrdiv" in shown.tags:
@@ -239,6 +242,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"wlbridge::stopped: {stops.name} stopped training at the end of a batch; the "
               "result covers the batches completed.", file=sys.stderr, flush=True)
     return code
+
+
+def _launch_workers(args: argparse.Namespace, target_device: str) -> bool:
+    """Several devices asked for outside torchrun: the same command in one process per
+    device under torch's launcher (engine.distributed_launch); True when it ran there.
+    Under torchrun (RANK, WORLD_SIZE, LOCAL_RANK set) this process is one of them."""
+    if not any(c in target_device for c in "*,") and not target_device.endswith(":all"):
+        return False
+    from engine.distributed import device_names, launched
+
+    names = device_names(target_device)
+    if not names or launched():
+        return False
+    from engine.distributed_launch import launch_module
+
+    restarts = int(os.environ.get("WLBRIDGE_MAX_RESTARTS", "0") or 0)
+    launch_module("wlbridge", args.argv, len(names), max_restarts=restarts)
+    return True
 
 
 def _reason(value: Any) -> str | None:
@@ -339,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     before_torch()  # torch's own thread count is then known exactly (ThreadPolicy -> Automatic)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # relaunched per device
     try:
         return args.func(args)
     except BrokenPipeError:

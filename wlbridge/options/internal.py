@@ -168,6 +168,8 @@ INTERNAL_ROWS: tuple[Option, ...] = (
            "the seed's internal spelling of the public WorkingPrecision option", internal=True,
            apply=apply_working_precision),
     _flag("CompileBuckets", "compile_buckets", False, "torch.compile each bucket's net (opt-in)"),
+    _flag("CompileTrainingStep", "compile_training_step", False,
+          "torch.compile the whole training step, loss and update included (opt-in)"),
     Option("ResumeFrom", None, normalise_resume_from, "resume_from",
            "continue exactly from a TrainingProgressCheckpointing file (engine.resume)",
            internal=True),

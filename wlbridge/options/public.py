@@ -180,13 +180,20 @@ def _apply_validation_set(res: Resolution, v: tuple[Any, Any]) -> None:
 def normalise_target_device(v: Any) -> str:
     """"CPU" -> "cpu"; "GPU" / {"GPU", n} -> CUDA device n-1 when torch has CUDA, else "mps"
     (Apple) for the first; "CUDA" / {"CUDA", n} -> "cuda:{n-1}"; "MPS" -> "mps". Whether the
-    device exists is the engine's check (engine.devices), when training starts."""
+    device exists is the engine's check (engine.devices), when training starts. Several
+    devices, one process each (engine.distributed): {"CPU", n} -> "cpu*n", {"GPU", All} ->
+    "cuda:all", {"GPU", {i, j, ...}} -> "cuda:i-1,j-1,..." (CUDA only)."""
     if is_sym(v, "Automatic") or v == "CPU":
         return "cpu"
     if v == "MPS":
         return "mps"
     if isinstance(v, str) and v in ("GPU", "CUDA"):
         v = (v, 1)
+    if is_list(v) and len(v) == 2 and v[0] == "CPU":
+        if is_int(v[1]) and v[1] >= 1:
+            return "cpu" if v[1] == 1 else f"cpu*{int(v[1])}"
+        raise fail("invtrgdev", f"TargetDevice -> {show(v)} is invalid; {{\"CPU\", n}} needs n "
+                   "a positive integer (the number of processes).")
     if is_list(v) and len(v) == 2 and v[0] in ("GPU", "CUDA"):
         if is_int(v[1]) and v[1] >= 1:
             if v[0] == "CUDA":
@@ -194,11 +201,17 @@ def normalise_target_device(v: Any) -> str:
             from engine.devices import gpu_name
 
             return gpu_name(int(v[1]) - 1)
-        if is_sym(v[1], "All") or is_list(v[1]):
-            raise fail("invtrgdev", f"TargetDevice -> {show(v)}: training on several GPUs is not "
-                       "supported; use \"GPU\" or {\"GPU\", n}.")
+        if is_sym(v[1], "All"):
+            return "cuda:all"
+        if is_list(v[1]) and v[1] and all(is_int(i) and i >= 1 for i in v[1]) \
+                and len(set(v[1])) == len(v[1]):
+            ids = [int(i) - 1 for i in v[1]]
+            return f"cuda:{ids[0]}" if len(ids) == 1 else "cuda:" + ",".join(map(str, ids))
+        raise fail("invtrgdev", f"TargetDevice -> {show(v)} is invalid; the GPUs should be All or "
+                   "a list of distinct positive integers.")
     raise fail("invtrgdev", f"TargetDevice -> {show(v)} is invalid; use \"CPU\", \"GPU\", "
-               "\"CUDA\", \"MPS\" or {\"GPU\", n} with n a positive integer.")
+               "\"CUDA\", \"MPS\", {\"GPU\", n}, {\"GPU\", {n1, n2, ...}}, {\"GPU\", All} or "
+               "{\"CPU\", n}.")
 
 
 PRECISIONS = ("Real32", "Real64", "Real16", "Mixed")
