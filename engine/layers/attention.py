@@ -199,7 +199,7 @@ def _scoring_net(scoring: Any, dq: int, dk: int, path: tuple[str, ...]) -> nn.Mo
     if not isinstance(spec, NetSpec):
         raise fail(path, f"the scoring net should be \"Dot\", \"Bilinear\" or a net, not {scoring!r}.")
     types = {"Input": TensorType((dk,)), "Query": TensorType((dq,))}
-    net = graph._build(spec, types, (*path, '"ScoringNet"'))
+    net, _ = graph.build_net(spec, types, (*path, '"ScoringNet"'))
     out = net.output_types.get("Output")
     if set(net.input_types) != {"Input", "Query"} or out is None or tuple(out.dims or ()) != ():
         raise fail(path, "the scoring net should take the ports \"Input\" and \"Query\" and give a "

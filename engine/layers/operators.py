@@ -36,8 +36,8 @@ class Inner(nn.Module):
         if isinstance(spec, NetSpec):
             from engine import graph  # the container builder imports the layers: import late
 
-            self.net = graph._build(spec, in_types, path)
-            self.outputs = dict(self.net.output_types)
+            self.net, outs = graph.build_net(spec, in_types, path)
+            self.outputs = dict(outs)
         else:
             kind = lookup(spec.kind)
             if kind is None:

@@ -71,7 +71,7 @@ def port_names(v: Any) -> tuple[str, ...]:
 
 def _fold_ports(spec: Any) -> tuple[str, ...]:
     """The operator's inputs: the net's inputs less the fed-back ones, constants last."""
-    from wlbridge.nets.convert import _all_ports
+    from wlbridge.nets.edges import _all_ports
 
     feedback = spec.args.get("Feedback") or {"Output": "State"}
     constants = spec.args.get("Constants") or ()
@@ -81,7 +81,7 @@ def _fold_ports(spec: Any) -> tuple[str, ...]:
 
 
 def _map_thread_ports(spec: Any) -> tuple[str, ...]:
-    from wlbridge.nets.convert import node_ports
+    from wlbridge.nets.edges import node_ports
 
     return node_ports(spec.args["Net"])[0]
 

@@ -36,6 +36,7 @@ from fractions import Fraction
 from typing import Any
 
 from wolframclient.language.expression import WLFunction, WLSymbol
+from wolframclient.serializers.serializable import WLSerializable
 
 from wlbridge.syntax.arrays import array_text
 from wlbridge.syntax.lexer import MAX_DEPTH, SYMBOL_RE, decode_name
@@ -177,6 +178,9 @@ def _expand(o: Any, depth: int, stack: list) -> None:
                 items.append(_COMMA)
             items += ([_LPAREN, k, _RPAREN] if _rule_sep(k) else [k]) + [_Text(" -> "), v]
         items.append(_RASSOC)
+    elif isinstance(o, WLSerializable):  # a Net, NetTrainResults: its expression, written here
+        _push(stack, [o.to_wl()], depth)
+        return
     else:
         items = [_Text(_fallback(o))]
     _push(stack, items, d)
