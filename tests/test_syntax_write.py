@@ -147,3 +147,17 @@ def test_deep_nesting_round_trips(depth):
     for i in range(depth):
         e = (e,) if i % 2 else wl.f(e)
     assert same(parse(to_text(e)), e)
+
+
+def test_objects_with_an_expression_are_written_exactly():
+    """A Net (wolframclient's WLSerializable) is written as its constructor expression by this
+    writer: rules as ``->`` and arrays as NumericArray, not wolframclient's FullForm Rule[...]."""
+    import wlbridge
+
+    net = wlbridge.Net('NetChain[{LinearLayer[2, "Weights" -> {{1., 2.}, {3., 4.}}, '
+                       '"Biases" -> {0.5, -1.}]}, "Input" -> 2]')
+    text = to_text(net)
+    assert text.startswith('NetChain[{LinearLayer[2, "Weights" -> NumericArray[{{1., 2.}, '
+                           '{3., 4.}}, "Real32"], "Biases" -> NumericArray[{0.5, -1.}, "Real32"]')
+    assert "Rule[" not in text and '"Input" -> 2' in text
+    assert to_text(wlbridge.Net(parse(text))) == text
