@@ -203,6 +203,18 @@ def test_a_bad_layer_number_names_the_parameter():
         to_layer_spec(parse("LinearLayer[1/2]"))
 
 
+def test_port_shapes_and_in_net_multipliers_take_number_forms():
+    """Port specs and a layer's own LearningRateMultipliers are folded as Wolfram would
+    evaluate them: "Input" -> 2*3 is a 6-vector, {7*4} a 28-vector, 1/2 a multiplier of 0.5."""
+    net = wlbridge.Net('NetChain[{LinearLayer[3, LearningRateMultipliers -> 1/2], '
+                       'LinearLayer[2, LearningRateMultipliers -> 10^-1]}, "Input" -> 2*3]')
+    assert net.input_types["Input"].dims == (6,)
+    assert [n.lr_multiplier for n in net.spec.nodes.values()] == [0.5, 0.1]
+    assert wlbridge.Net('NetChain[{LinearLayer[4]}, "Input" -> {7*4}]').input_types["Input"].dims == (28,)
+    with pytest.raises(WLMessage, match=r'port "Input": invalid port specification Times\[2, x\]'):
+        wlbridge.Net('NetChain[{LinearLayer[4]}, "Input" -> 2*x]')
+
+
 # ---------------------------------------------------------------------------------------------
 # layer specs resolved against the net
 

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 from wolframclient.language.expression import WLFunction, WLSymbol
 
-from wlbridge.exprs import is_int, is_number
+from wlbridge.exprs import is_int as is_int  # re-exported: the net readers take it from here
+from wlbridge.exprs import is_number, number
 from wlbridge.messages import WLMessage, message
 
 
@@ -70,16 +71,17 @@ def option_name(name: Any) -> str:
 
 
 def to_number(x: Any) -> float | int | None:
-    """A real or integer, also from ``Rational``/negative forms and constants; None if not."""
-    if is_int(x):
-        return int(x)
-    if is_number(x):
+    """A real or integer as Wolfram evaluates it (`wlbridge.exprs.number`: ``Rational``,
+    ``10^-3``, ``-2``, ... exactly, then as a Python number), or one of the constants ``Pi``,
+    ``E``, ``Infinity`` (also negated); None if not."""
+    n = number(x)
+    if n is not None:
+        return n if isinstance(n, int) else float(n)
+    if is_number(x):  # the infinities and NaN, which `number` leaves alone
         return float(x)
     name = symbol_name(x)
     if name in ("Pi", "E", "Infinity"):
         return {"Pi": np.pi, "E": np.e, "Infinity": float("inf")}[name]
-    if head_name(x) == "Rational" and len(x.args) == 2:
-        return x.args[0] / x.args[1]
     if head_name(x) == "Times" and len(x.args) == 2 and x.args[0] == -1:
         inner = to_number(x.args[1])
         return None if inner is None else -inner

@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.spec import DecoderSpec, EncoderSpec, LengthVar, TensorType
 from wlbridge.coders import decoder_type, encoder_type, to_decoder_spec, to_encoder_spec
+from wlbridge.exprs import fold
 from wlbridge.messages import WLMessage
 from wlbridge.nets.exprs import head_name, invnet, is_int, short, symbol_name
 
@@ -45,6 +46,7 @@ def port_spec(value: Any, ctx: Ctx, where: str, is_input: bool) -> tuple[TensorT
     if value == "Scalar":  # shorthand for NetEncoder["Scalar"] / NetDecoder["Scalar"]
         coder = EncoderSpec("Scalar") if is_input else DecoderSpec("Scalar")
         return TensorType((1,)), coder
+    value = fold(value)  # "Input" -> 2*3 or {28, 7*4}: what Wolfram would have evaluated
     elem = _element_type(value)
     if elem is not False:
         return TensorType((), elem), None
