@@ -15,7 +15,8 @@ from engine.spec import LayerSpec, TensorType
 Rule = tuple[dict[str, TensorType], dict[str, TensorType]]
 
 shape_rule("ElementwiseLayer", "SoftmaxLayer", "DropoutLayer", "BatchNormalizationLayer",
-           "NormalizationLayer")(same_shape)
+           "NormalizationLayer", "InstanceNormalizationLayer", "LocalResponseNormalizationLayer",
+           "ParametricRampLayer", "ConstantPlusLayer", "ConstantTimesLayer")(same_shape)
 
 
 @shape_rule("LinearLayer")

@@ -103,6 +103,18 @@ def test_a_new_layer_plugs_in_through_the_shape_rule_hook():
         RULES.pop("TestTwiceLayer", None)
 
 
+@pytest.mark.parametrize("layer", ["InstanceNormalizationLayer[]", "ParametricRampLayer[]",
+                                   "ConstantPlusLayer[]", "ConstantTimesLayer[]",
+                                   "LocalResponseNormalizationLayer[]"])
+def test_shape_preserving_layers_take_their_input_from_the_output(layer):
+    """The layers added with issue 10.3 that keep their input's shape size an undeclared input
+    from a declared output (engine.shape_rules), as Elementwise and Normalization layers do."""
+    net = wlbridge.Net(f'NetChain[{{{layer}}}, "Output" -> {{6, 4, 5}}]')
+    assert net.input_types["Input"].dims == (6, 4, 5)
+    x = np.random.default_rng(1).normal(size=(2, 6, 4, 5)).astype(np.float32)
+    assert np.asarray(net(x)).shape == (2, 6, 4, 5)
+
+
 @pytest.mark.parametrize("text, fragment", [
     ('NetChain[{LinearLayer[3], Tanh}, "Input" -> 2, "Output" -> 4]',
      r'NetChain > "2" > ElementwiseLayer: the output port \'Output\' would need to be \{3\}, '

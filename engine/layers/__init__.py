@@ -91,6 +91,10 @@ above. ``#*LogisticSigmoid[#]&`` is ``("Times", ("Slot",), ("LogisticSigmoid", (
 
 Initial arrays come from ``LayerSpec.arrays`` (Wolfram layout, shape-checked against the layer;
 a mismatch raises ``NetTrain::invnet`` naming the layer and the array).
+
+Shapes also flow backwards (an output's declared shape sizing an undeclared input): a layer can
+add a shape rule with ``engine.shapes.shape_rule`` beside its builder; `engine.shape_rules`
+holds those of the layers above that need one.
 """
 
 from __future__ import annotations
