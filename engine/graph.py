@@ -8,7 +8,8 @@ Interfaces others rely on:
   open ports); each layer is then built in topological order with those types as hints.
   Inconsistencies raise ``EngineError("invnet", ...)`` naming the node and the port, e.g.
   ``NetChain > "3" > ConvolutionLayer: ...``. Connections come from `engine.wiring`; arrays
-  not given in ``LayerSpec.arrays`` are initialised by `engine.graph_init` (Wolfram's rules).
+  not given in ``LayerSpec.arrays`` are initialised by `engine.graph_init` (Wolfram's rules);
+  the path order and multipliers are `engine.net_paths`.
 - ``WolframModule.forward(inputs: dict[str, Tensor], lengths: dict[int, Tensor] | None = None,
   pre_activation=frozenset()) -> dict[str, Tensor]``: tensors batch-first, keyed by the net's
   port names. For a port in ``pre_activation`` (see ``fusable``) the value is the input of
@@ -44,19 +45,10 @@ from torch import nn
 from engine.errors import EngineError
 from engine.graph_init import initialize_model
 from engine.layers.sequence import NetMap
+from engine.net_paths import effective_multiplier, path_key
 from engine.shapes import compatible, infer, known, show, unify
 from engine.spec import LayerSpec, NetSpec, PortRef, TensorType
 from engine.wiring import HEADS, Wiring, err, layer_kind, node_path, wire
-
-
-def wolfram_string_key(s: str) -> tuple[str, str]:
-    """Sort key giving Wolfram's canonical string order (case-insensitive, lowercase first)."""
-    return (s.casefold(), s.swapcase())
-
-
-def path_key(path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    return tuple(wolfram_string_key(p) for p in path)
-
 
 # ---------------------------------------------------------------------------------------------
 # The module
@@ -239,26 +231,10 @@ class WolframModule(nn.Module):
     def lr_multipliers(self) -> dict[tuple[str, ...], float]:
         out: dict[tuple[str, ...], float] = {}
         for arr in self.arrays():
-            m = _effective_multiplier(self.spec, arr[:-1])
+            m = effective_multiplier(self.spec, arr[:-1])
             if m is not None:
                 out[arr] = m
         return out
-
-
-def _effective_multiplier(spec: NetSpec, layer_path: tuple[str, ...]) -> float | None:
-    value = spec.lr_multiplier
-    node: LayerSpec | NetSpec = spec
-    for key in layer_path:
-        if isinstance(node, LayerSpec):  # a net inside a layer: NetMapOperator's "Net", ...
-            inner = node.args.get(key, node.args.get("Net"))
-            if isinstance(inner, (LayerSpec, NetSpec)):
-                node = inner
-                continue
-            return value
-        node = node.nodes[key]  # type: ignore[union-attr]
-        if node.lr_multiplier is not None:
-            value = node.lr_multiplier
-    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,7 +254,7 @@ def build(spec: NetSpec, input_types: dict[str, TensorType] | None = None,
     model = _build(spec, dict(input_types or {}), (HEADS.get(spec.kind, spec.kind),),
                    dict(output_types or {}))
     for p, layer in model.layer_paths().items():
-        if _effective_multiplier(spec, p) == 0 and hasattr(layer, "frozen"):
+        if effective_multiplier(spec, p) == 0 and hasattr(layer, "frozen"):
             layer.frozen = True
     if initialize:
         initialize_model(model)
