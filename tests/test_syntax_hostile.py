@@ -258,3 +258,16 @@ def test_unmarked_seventeen_digit_literals_are_arbitrary_precision():
     """Why the mark is needed: without it, 17 digits are an arbitrary-precision number."""
     assert isinstance(parse("0.30000000000000004"), Decimal)
     assert type(parse("0.30000000000000004`")) is float
+
+
+@pytest.mark.parametrize("text", ["{1," * 200_000 + "x", "{" + "1" * 4400 + "^^1",
+                                  "{" + "1" * 100_000 + "*^x}", "{1.5`" + "1" * 100_000 + "x}"],
+                         ids=["open groups", "long base", "long exponent", "long mark"])
+def test_backtracking_shapes_found_by_the_long_fuzz_run_are_fast(text):
+    """Regexes that backtracked: quadratic on unclosed groups and long digit runs."""
+    t = time.perf_counter()
+    try:
+        parse(text)
+    except WLSyntaxError:
+        pass
+    assert time.perf_counter() - t < 0.5

@@ -91,3 +91,20 @@ def test_written_lines_read_back_exactly_in_mathics(tmp_path):
         got_floats.extend(values)
     assert got_floats == floats
     assert tuple(oracle.to_wlclient(back[-1]).args[0].args[1]) == tuple(strings)
+
+
+@pytest.mark.parametrize("x", [1 / 3, 0.30000000000000004, 0.000595985189984322, -2 / 3,
+                               1.234567890123456e-20, 123456789012345.6])
+def test_sixteen_digit_mark_makes_mathics_read_a_machine_real(x):
+    """The 16-digit backquote rule (numbers.format_real), checked on the other reader:
+    Mathics3 reads an unmarked mantissa this long as an arbitrary-precision number."""
+    from mathics.core.atoms import MachineReal, PrecisionReal
+
+    from wlbridge.syntax.numbers import format_real
+
+    marked = oracle.parse_expr(to_text(x))
+    assert to_text(x).split("*^")[0].endswith("`")
+    assert isinstance(marked, MachineReal) and marked.value == x
+    unmarked = format_real(x, machine_mark=False)
+    if len(unmarked.split("*^")[0].lstrip("-")) - 2 >= 17:  # Mathics3's own threshold
+        assert isinstance(oracle.parse_expr(unmarked), PrecisionReal)  # why the mark is there

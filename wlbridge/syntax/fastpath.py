@@ -21,10 +21,11 @@ from typing import Any
 
 from wlbridge.syntax.numbers import NumberError, number_value
 
-_NUM = r"(?:\d+\.?\d*|\.\d+)(?:``?(?:[+-]?(?:\d+\.?\d*|\.\d+))?)?(?:\*\^[+-]?\d+)?"
+_NUM = r"(?:\d+(?:\.\d*)?|\.\d+)(?:``?(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+))?)?(?:\*\^[+-]?\d+)?"
 _TOKEN = re.compile(rf"-?{_NUM}")
-#: Brace groups inside a bigger text that may be numeric lists (no letters, quotes, operators).
-GROUP_RE = re.compile(r"\{[\s\d.,{}\-*^`]*\}")
+#: Characters of brace groups inside a bigger text that may be numeric lists (no letters,
+#: quotes, operators), as a regex character class body.
+GROUP_CHARS = r"\s\d.,{}\-*^`"
 _ALLOWED = b"0123456789.,-{} \t\n\r`*^"
 # Digits -> "d", everything else -> " ": a token with 17 significant digits has a run of at
 # least 9 digits on one side of its '.', found by a C-speed `bytes.find` (a regex scans at

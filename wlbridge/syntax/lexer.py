@@ -43,7 +43,7 @@ _PLAIN = rf"(?:{_NOT_OP}[^\W\d_]|[{_LL}])(?:{_NOT_OP}[^\W_]|[{_LL}])*"
 _SYMBOL_PLAIN = re.compile(rf"`?{_PLAIN}(?:`{_PLAIN})*")
 _BLANK_TAIL = re.compile(rf"_(?:\.|_{{0,2}}(?:`?{_NAME}(?:`{_NAME})*)?)")
 _NUMBER = re.compile(r"(?:\d+\^\^[0-9a-zA-Z]+(?:\.(?!\.)[0-9a-zA-Z]*)?|\d+(?:\.(?!\.)\d*)?|\.\d+)"
-                     r"(?:``?(?:[+-]?(?:\d+\.?\d*|\.\d+))?)?(?:\*\^[+-]?\d+)?", re.ASCII)
+                     r"(?:``?(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+))?)?(?:\*\^[+-]?\d+)?", re.ASCII)
 _SLOT = re.compile(rf"##\d*|#(?:\d+|{_NAME})?")
 _OUT = re.compile(r"%(?:%+|\d+)?")
 _WS = re.compile(r"\s+")

@@ -35,8 +35,8 @@ from typing import Any
 
 NUMBER_RE = re.compile(
     r"(?:(?P<base>\d+)\^\^(?P<bdigits>[0-9a-zA-Z]+(?:\.[0-9a-zA-Z]*)?)"
-    r"|(?P<mant>\d+\.?\d*|\.\d+))"
-    r"(?P<mark>``?(?P<markval>[+-]?(?:\d+\.?\d*|\.\d+))?)?"
+    r"|(?P<mant>\d+(?:\.\d*)?|\.\d+))"
+    r"(?P<mark>``?(?P<markval>[+-]?(?:\d+(?:\.\d*)?|\.\d+))?)?"
     r"(?:\*\^(?P<exp>[+-]?\d+))?"
 )
 

@@ -26,17 +26,19 @@ its length: numbers too big to build are errors (`numbers`), nesting is bounded 
 from __future__ import annotations
 
 import gc
+import re
 import sys
 from typing import Any
 
 from wolframclient.language.expression import WLFunction
 
 from wlbridge.syntax.errors import WLSyntaxError
-from wlbridge.syntax.fastpath import GROUP_RE, is_candidate, numeric_list
+from wlbridge.syntax.fastpath import GROUP_CHARS, is_candidate, numeric_list
 from wlbridge.syntax.lexer import END, MAX_DEPTH, OP, tokenize
 from wlbridge.syntax.pratt import Parser
 
 _RECURSION = 8 * MAX_DEPTH + 1000
+_RUN = re.compile(rf"\{{[{GROUP_CHARS}]*+")
 #: Brace groups shorter than this go through the parser; longer numeric ones take the fast path.
 FAST_GROUP_CHARS = 512
 
@@ -63,17 +65,26 @@ def _depth_ok(value: Any, skip: set[int]) -> bool:
 
 def _numeric_groups(text: str) -> dict[int, tuple[int, Any]]:
     """Big numeric brace groups: start offset -> (end offset, value). A match inside a string
-    or comment is harmless: the lexer only looks a group up where it reads a "{" token."""
+    or comment is harmless: the lexer only looks a group up where it reads a "{" token.
+
+    Each run of list characters is taken whole (possessively) and cut at its last "}", then the
+    search goes on after the run: linear, where a backtracking regex was quadratic on
+    "{1,{1,{1,..." without closing braces."""
     found: dict[int, tuple[int, Any]] = {}
     if len(text) < FAST_GROUP_CHARS:
         return found
-    for m in GROUP_RE.finditer(text):
-        start, end = m.span()
-        if end - start >= FAST_GROUP_CHARS:
-            value = numeric_list(m.group(), MAX_DEPTH)
+    pos = 0
+    while True:
+        m = _RUN.search(text, pos)
+        if m is None:
+            return found
+        start, run = m.start(), m.group()
+        end = run.rfind("}") + 1
+        if end >= FAST_GROUP_CHARS:
+            value = numeric_list(run[:end], MAX_DEPTH)
             if value is not None:
-                found[start] = (end, value)
-    return found
+                found[start] = (start + end, value)
+        pos = m.end()
 
 
 def parse_sequence(text: str) -> tuple[Any, ...]:
