@@ -13,7 +13,7 @@ medians with the ratio defaults / policy (> 1: the policy is faster). A last tab
 load while one run goes on (idle, busy, idle) and counts batches per second in each phase.
 ``uptime`` is printed before and after: other processes on the machine change the figures.
 
-    python benchmarks/bench_threads.py [--repeats 3] [--batches 120] [--phase 2]
+    python benchmarks/bench_threads.py [--repeats 3] [--batches 300] [--examples 9600] [--phase 2]
 """
 
 from __future__ import annotations
@@ -170,8 +170,8 @@ def phases(loop: HandLoop, seconds: float) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--batches", type=int, default=120, help="batches per hand-loop run")
-    ap.add_argument("--examples", type=int, default=64 * 60, help="examples for net_train")
+    ap.add_argument("--batches", type=int, default=300, help="batches per hand-loop run")
+    ap.add_argument("--examples", type=int, default=64 * 150, help="examples for net_train")
     ap.add_argument("--phase", type=float, default=2.0, help="seconds per load phase; 0: none")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, torch default threads {TOP}, "

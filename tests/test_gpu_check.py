@@ -35,10 +35,10 @@ def test_no_cuda_exits_cleanly_with_a_message():
 def test_cpu_safe_parts_run():
     g = _module()
     cpu = torch.device("cpu")
-    seqs = g.seq_data(48, 12)
-    assert len(seqs["Input"]) == 48 and all(5 <= len(s) <= 12 for s in seqs["Input"])
-    for kind, data, bs in (("lstm", seqs, 16), ("mlp", g.mlp_data(64), 32),
-                           ("conv", g.conv_data(32), 16)):
+    seqs = g.seq_data(24, 10)
+    assert len(seqs["Input"]) == 24 and all(5 <= len(s) <= 10 for s in seqs["Input"])
+    for kind, data, bs in (("lstm", seqs, 8), ("mlp", g.mlp_data(32), 16),
+                           ("conv", g.conv_data(16), 8)):
         times = g.hand_rounds(kind, data, bs, 1, cpu)
         assert len(times) == 1 and times[0] > 0, kind
     assert g.internal_option_exists("ThreadPolicy")
