@@ -129,7 +129,10 @@ def test_mlp_on_digits_given_as_rules(kernel):
     assert _messages(out) == [], out
     header = next(o for o in out if "round loss" in o)
     assert header.split()[:3] == ["%", "round", "batch"]
-    assert out[-1].split()[:3] == ["100%", "40", "8"], out  # 240 / 32 -> 8 batches a round
+    assert header.split()[-4:] == ["round", "error", "validation", "error"]  # a classifier
+    last = out[-1].split()
+    assert last[:3] == ["100%", "40", "8"], out  # 240 / 32 -> 8 batches a round
+    assert last[-2].endswith("%") and int(last[-2][:-1]) < 15 and last[-1] == "-"
     head, decoder, shape, positions = mathics_to_py(r)
     assert str(head).endswith("NetChain")
     assert str(decoder.head).endswith("NetDecoder") and decoder.args[0] == "Class"

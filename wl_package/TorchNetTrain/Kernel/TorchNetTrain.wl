@@ -78,7 +78,7 @@ TorchNetTrain[net_, data_, prop : Except[_?optionsQ], opts___?optionsQ] :=
    $stopping = False, $stopRequested = False, $stopSent = False, $printTable = False,
    $headerPrinted = False, $nextPrint = 0, $batchBag = Internal`Bag[], $lastBatch = 0,
    $roundLosses = {}, $validationLosses = {}, $lastRoundLoss = None, $lastValidation = None,
-   $reportTimings, $reportMemory},
+   $reportTimings, $reportMemory, $classifier = False},
   Catch[train[net, data, prop, Flatten[{opts}]], $failTag]];
 
 fail[] := Throw[$Failed, $failTag];
@@ -117,6 +117,7 @@ train[net_, data_, prop_, opts_List] := Module[
   infos = Association[Map[# -> portInfo[$net0, #, If[MemberQ[ins, #], "Input", "Output"],
       columns[#]] &, Keys[columns]]];
   If[MemberQ[Values[infos], $Failed], fail[]];
+  $classifier = AnyTrue[Values[infos], #["Side"] === "Output" && #["Kind"] === "Class" &];
   parts = netParts[$net0];
   sid = pycall[$session, "open_run", Join[parts,
     {portsForPython[infos], optionsForPython[opts], pythonProp[prop]}]];
