@@ -44,7 +44,6 @@ if SHARED is None:
 os.environ.setdefault("MATHICS_CHARACTER_ENCODING", "ASCII")  # before mathics is imported
 pytest.importorskip("mathics")
 pytest.importorskip("zmq")
-sklearn_datasets = pytest.importorskip("sklearn.datasets")
 sys.path.insert(0, str(SHARED / "tools" / "wlharness"))
 
 from pymathics.ee_shim import close_all_sessions, mathics_to_py, py_to_mathics  # noqa: E402
@@ -58,10 +57,11 @@ SMALL_DATA = "{" + ", ".join(f"{{{i / 8}, {1 - i / 8}}} -> {{{2 * i / 8 - 1}}}"
                              for i in range(16)) + "}"
 
 
-def _digits(n: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    d = sklearn_datasets.load_digits()
-    x = (d.data[offset:offset + n] / 16.0).round(3)
-    return x, d.target[offset:offset + n]
+def _digits(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first n of scikit-learn's 8x8 digits as examples/digits.npz holds them (pixels in
+    [0, 1], labels 0-9)."""
+    d = np.load(ROOT / "examples" / "digits.npz")
+    return d["Input"][:n].astype(np.float64).round(3), d["Output"][:n]
 
 
 def _messages(out: list[str]) -> list[str]:
