@@ -170,10 +170,16 @@ def test_all_from_an_association_with_validation_gives_the_results_object(kernel
     assert (nb, nr, nv, nval) == (20, 4, 4, 40)
     assert labels == list(range(10))
     props = mathics_to_py(ev(kernel, 'res["Properties"]')[0])
-    for p in ("TrainedNet", "BatchLossList", "RoundLossList", "ValidationLossList",
+    for p in ("TrainedNet", "FinalNet", "BatchLossList", "RoundLossList", "ValidationLossList",
               "LossEvolutionPlot", "ErrorRateEvolutionPlot", "TotalTrainingTime"):
         assert p in props
     assert "PlotLossQuartiles" not in props
+    # the final net: the user's net too, with the last round's arrays (a second finish reply)
+    r, _ = ev(kernel, 'With[{f = res["FinalNet"]}, {Head[f], '
+                      'NetExtract[NetExtract[f, "Output"], "Labels"], '
+                      'Dimensions[Normal[Information[f, "ArraysList"][[1]]]]}]')
+    head, labels, dims = mathics_to_py(r)
+    assert str(head).endswith("NetChain") and labels == list(range(10)) and dims == [32, 64]
     assert mathics_to_py(ev(kernel, 'res[{"TotalBatches", "BatchSize"}]')[0]) == [20, 40]
     # LossEvolutionPlot: batch, round and validation lines (log10 of the losses) and the band
     r, out = ev(kernel, 'p = res["LossEvolutionPlot"]; {Head[p], Head[First[p]], '

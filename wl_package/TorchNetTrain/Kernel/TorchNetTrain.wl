@@ -131,7 +131,11 @@ train[net_, data_, prop_, opts_List] := Module[
       (* Abort[]: stop at the next batch ("Aborted") and return what was trained so far *)
       $stopping = True; pycall[$session, "stop", {sid, True}]; runSlices[sid]];
     If[$failure =!= None, fail[reportFailure[$failure]]];
-    readReply[checked[pycall[$session, "finish", {sid, pythonProp[prop]}]]],
+    Join[readReply[checked[pycall[$session, "finish", {sid, pythonProp[prop]}]]],
+      (* All holds both nets: the final one's arrays are a second reply of the same run *)
+      If[pythonProp[prop] === "All",
+        <|"FinalNet" -> readReply[checked[pycall[$session, "finish", {sid, "FinalNet"}]]]|>,
+        <||>]],
     $failTag];
   pycall[$session, "close", {sid}];
   If[! AssociationQ[result], fail[result]];
@@ -145,11 +149,13 @@ readReply[a_Association] /; KeyExistsQ[a, "File"] := With[{r = Import[a["File"],
   Quiet[DeleteFile[a["File"]]]; r];
 readReply[r_] := r;
 
+(* the reply's arrays are the final net's when "FinalNet" was asked for, else the trained net's *)
 answer[prop_, reply_Association] := Module[{results, all},
   results = Replace[Lookup[reply, "Results", <||>], Except[_Association] -> <||>];
-  all = Join[results, <|"TrainedNet" -> writeBack[$net0, reply]|>];
-  If[AssociationQ[Lookup[results, "FinalNet", None]],
-    all = Join[all, <|"FinalNet" -> writeBack[$net0, results["FinalNet"]]|>]];
+  all = Join[results, <|If[prop === "FinalNet", "FinalNet", "TrainedNet"] ->
+    writeBack[$net0, reply]|>];
+  If[AssociationQ[Lookup[reply, "FinalNet", None]],
+    all = Join[all, <|"FinalNet" -> writeBack[$net0, reply["FinalNet"]]|>]];
   Which[
     prop === All || prop === "All", TorchNetTrainResults[all],
     True, TorchNetTrainResults[all][prop]]];
