@@ -44,10 +44,9 @@ if SHARED is None:
 os.environ.setdefault("MATHICS_CHARACTER_ENCODING", "ASCII")  # before mathics is imported
 pytest.importorskip("mathics")
 pytest.importorskip("zmq")
-sklearn_datasets = pytest.importorskip("sklearn.datasets")
 sys.path.insert(0, str(SHARED / "tools" / "wlharness"))
 
-from pymathics.ee_shim import close_all_sessions, mathics_to_py  # noqa: E402
+from pymathics.ee_shim import close_all_sessions, mathics_to_py, py_to_mathics  # noqa: E402
 from pymathics.ee_shim.harness import ev, make_session  # noqa: E402
 
 MLP = ('NetChain[{LinearLayer[32], Ramp, LinearLayer[10], SoftmaxLayer[]}, '
@@ -58,18 +57,11 @@ SMALL_DATA = "{" + ", ".join(f"{{{i / 8}, {1 - i / 8}}} -> {{{2 * i / 8 - 1}}}"
                              for i in range(16)) + "}"
 
 
-def _digits(n: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    d = sklearn_datasets.load_digits()
-    x = (d.data[offset:offset + n] / 16.0).round(3)
-    return x, d.target[offset:offset + n]
-
-
-def _wl_rows(x: np.ndarray) -> str:
-    return "{" + ", ".join("{" + ", ".join(repr(float(v)) for v in row) + "}" for row in x) + "}"
-
-
-def _wl_ints(y: np.ndarray) -> str:
-    return "{" + ", ".join(str(int(v)) for v in y) + "}"
+def _digits(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first n of scikit-learn's 8x8 digits as examples/digits.npz holds them (pixels in
+    [0, 1], labels 0-9)."""
+    d = np.load(ROOT / "examples" / "digits.npz")
+    return d["Input"][:n].astype(np.float64).round(3), d["Output"][:n]
 
 
 def _messages(out: list[str]) -> list[str]:
@@ -94,9 +86,11 @@ def kernel():
         assert out == [], out
     r, _ = ev(s, "TorchNetTrain`$TorchNetTrainPythonPath")
     assert Path(r.value) == ROOT  # derived from the paclet's own location
+    # the digits go straight into the session as lists (parsing them as text takes seconds)
     x, y = _digits(N_DIGITS)
-    _, out = ev(s, f"xs = {_wl_rows(x)}; ys = {_wl_ints(y)}; "
-                   "rules = MapThread[Rule, {xs, ys}];")
+    s.definitions.set_ownvalue("Global`xs", py_to_mathics(x.tolist(), s.definitions))
+    s.definitions.set_ownvalue("Global`ys", py_to_mathics(y.tolist(), s.definitions))
+    _, out = ev(s, "rules = MapThread[Rule, {xs, ys}];")
     assert out == [], out
     yield s
     ev(s, "TorchNetTrainClose[]")
@@ -135,7 +129,10 @@ def test_mlp_on_digits_given_as_rules(kernel):
     assert _messages(out) == [], out
     header = next(o for o in out if "round loss" in o)
     assert header.split()[:3] == ["%", "round", "batch"]
-    assert out[-1].split()[:3] == ["100%", "40", "8"], out  # 240 / 32 -> 8 batches a round
+    assert header.split()[-4:] == ["round", "error", "validation", "error"]  # a classifier
+    last = out[-1].split()
+    assert last[:3] == ["100%", "40", "8"], out  # 240 / 32 -> 8 batches a round
+    assert last[-2].endswith("%") and int(last[-2][:-1]) < 15 and last[-1] == "-"
     head, decoder, shape, positions = mathics_to_py(r)
     assert str(head).endswith("NetChain")
     assert str(decoder.head).endswith("NetDecoder") and decoder.args[0] == "Class"
@@ -173,10 +170,16 @@ def test_all_from_an_association_with_validation_gives_the_results_object(kernel
     assert (nb, nr, nv, nval) == (20, 4, 4, 40)
     assert labels == list(range(10))
     props = mathics_to_py(ev(kernel, 'res["Properties"]')[0])
-    for p in ("TrainedNet", "BatchLossList", "RoundLossList", "ValidationLossList",
+    for p in ("TrainedNet", "FinalNet", "BatchLossList", "RoundLossList", "ValidationLossList",
               "LossEvolutionPlot", "ErrorRateEvolutionPlot", "TotalTrainingTime"):
         assert p in props
     assert "PlotLossQuartiles" not in props
+    # the final net: the user's net too, with the last round's arrays (a second finish reply)
+    r, _ = ev(kernel, 'With[{f = res["FinalNet"]}, {Head[f], '
+                      'NetExtract[NetExtract[f, "Output"], "Labels"], '
+                      'Dimensions[Normal[Information[f, "ArraysList"][[1]]]]}]')
+    head, labels, dims = mathics_to_py(r)
+    assert str(head).endswith("NetChain") and labels == list(range(10)) and dims == [32, 64]
     assert mathics_to_py(ev(kernel, 'res[{"TotalBatches", "BatchSize"}]')[0]) == [20, 40]
     # LossEvolutionPlot: batch, round and validation lines (log10 of the losses) and the band
     r, out = ev(kernel, 'p = res["LossEvolutionPlot"]; {Head[p], Head[First[p]], '
@@ -330,3 +333,31 @@ def test_variable_length_values_go_flat_with_lengths(kernel):
     r, _ = ev(kernel, 'TorchNetTrain`Private`toArrays[{{1, 2}, {3, 4}}, "Integer32"][[2 ;;]]')
     lengths, shape = mathics_to_py(r)
     assert str(lengths) == "None" and shape == [2]
+
+
+def test_a_reply_over_the_limit_comes_through_a_wxf_file(kernel):
+    """finish's reply over 100 MB is a temporary WXF file (wlbridge's own `reply`, with the limit
+    set to 0 here): the paclet Imports it, deletes it, and puts its arrays into the net.
+    (Mathics3 cannot Import WXF files: this test gives Import that one file's bytes.)"""
+    from wlbridge.externalevaluate.values import reply
+
+    arrays = [np.full((3, 2), 0.5, np.float32), np.arange(3, dtype=np.float32),
+              np.full((1, 3), -1.0, np.float32), np.zeros(1, np.float32)]
+    positions = [[1, "Weights"], [1, "Biases"], [3, "Weights"], [3, "Biases"]]
+    answer = reply({"Positions": positions, "Arrays": arrays,
+                    "Results": {"TotalRounds": 7}}, limit=0)
+    path = answer["File"]
+    with open(path, "rb") as f:
+        kernel.definitions.set_ownvalue("Global`wxfBytes", py_to_mathics(f.read()))
+    _, out = ev(kernel, f'Unprotect[Import]; Import["{path}", "WXF"] := '
+                        'BinaryDeserialize[wxfBytes]; Protect[Import];')
+    assert out == [], out
+    r, out = ev(kernel, f'Block[{{TorchNetTrain`Private`$net0 = NetInitialize[{SMALL}]}}, '
+                        'res = TorchNetTrain`Private`answer[All, TorchNetTrain`Private`readReply['
+                        f'<|"File" -> "{path}"|>]]]; {{res["TotalRounds"], '
+                        f'FileExistsQ["{path}"]}}')
+    assert out == [], out
+    assert mathics_to_py(r) == [7, False]
+    got = mathics_to_py(ev(kernel, 'With[{t = res["TrainedNet"]}, Information[t, "ArraysList"]]')[0])
+    for a, b in zip(got, arrays, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -100,20 +100,26 @@ measurement[p_, key_, name_] := Lookup[Replace[Lookup[p, key, <||>], Except[_Ass
 
 (* ---- the print table (command-line kernels) ----------------------------------------------- *)
 
-$columns = {{"%", 4}, {"round", 7}, {"batch", 7}, {"time elapsed", 13}, {"time left", 10},
+$baseColumns = {{"%", 4}, {"round", 7}, {"batch", 7}, {"time elapsed", 13}, {"time left", 10},
   {"batch loss", 11}, {"round loss", 11}, {"validation loss", 16}};
+$errorColumns = {{"round error", 12}, {"validation error", 17}};
 
-rowCells[p_] := {pct[Lookup[p, "ProgressFraction", None]], intOf[Lookup[p, "Round", None]],
+(* error-rate columns for classifiers (a "Class" output), as NetTrain's table has them *)
+columns[] := If[TrueQ[$classifier], Join[$baseColumns, $errorColumns], $baseColumns];
+
+rowCells[p_] := Join[{pct[Lookup[p, "ProgressFraction", None]], intOf[Lookup[p, "Round", None]],
   intOf[Lookup[p, "Batch", None]], secs[Lookup[p, "TimeElapsed", None]],
   secs[Lookup[p, "TimeRemaining", None]], num[Lookup[p, "BatchLoss", None]],
-  num[Lookup[p, "RoundLoss", None]], num[Lookup[p, "ValidationLoss", None]]};
+  num[Lookup[p, "RoundLoss", None]], num[Lookup[p, "ValidationLoss", None]]},
+  If[TrueQ[$classifier], {pct[measurement[p, "RoundMeasurements", "ErrorRate"]],
+    pct[measurement[p, "ValidationMeasurements", "ErrorRate"]]}, {}]];
 
 printLine[cells_List] := Print[StringJoin[Riffle[
-  MapThread[padLeft, {cells, $columns[[All, 2]]}], " "]]];
+  MapThread[padLeft, {cells, columns[][[All, 2]]}], " "]]];
 
 (* a row every $printInterval seconds of training, and one at the end *)
 printRow[p_Association, final_] := Module[{t = Lookup[p, "TimeElapsed", None]},
-  If[! $headerPrinted, $headerPrinted = True; printLine[$columns[[All, 1]]]];
+  If[! $headerPrinted, $headerPrinted = True; printLine[columns[][[All, 1]]]];
   If[final || (NumberQ[t] && t >= $nextPrint),
     If[NumberQ[t], $nextPrint = t + $printInterval];
     printLine[rowCells[p]];
@@ -125,7 +131,7 @@ printRow[_, _] := Null;
 $printInterval = 2;
 
 $finalRowProperties = {"TotalRounds", "BatchesPerRound", "TotalTrainingTime", "BatchLoss",
-  "RoundLoss", "ValidationLoss"};
+  "RoundLoss", "ValidationLoss", "RoundMeasurements", "ValidationMeasurements"};
 
 (* the last row, from the results: the last progress snapshot may predate the last batches *)
 printFinalRow[r_Association] := printRow[Join[
@@ -135,7 +141,10 @@ printFinalRow[r_Association] := printRow[Join[
     "Batch" -> Lookup[r, "BatchesPerRound", None],
     "TimeElapsed" -> Lookup[r, "TotalTrainingTime", None],
     "BatchLoss" -> Lookup[r, "BatchLoss", None], "RoundLoss" -> Lookup[r, "RoundLoss", None],
-    "ValidationLoss" -> Lookup[r, "ValidationLoss", None]}, Last[#] =!= None &]]], True];
+    "ValidationLoss" -> Lookup[r, "ValidationLoss", None],
+    "RoundMeasurements" -> Lookup[r, "RoundMeasurements", None],
+    "ValidationMeasurements" -> Lookup[r, "ValidationMeasurements", None]},
+    Last[#] =!= None && ! MatchQ[Last[#], _Missing] &]]], True];
 printFinalRow[_] := Null;
 
 timingsLine[t_Association] := StringRiffle[KeyValueMap[#1 <> " " <> num[timingLast[#2]] &, t], ", "];

@@ -30,6 +30,10 @@ TorchNetTrainResults[a_Association][prop_String] := resultProperty[a, Replace[pr
 
 resultProperty[a_, "LossEvolutionPlot"] := lossEvolutionPlot[a];
 resultProperty[a_, "ErrorRateEvolutionPlot"] := errorRatePlot[a];
+TorchNetTrainResults::trnet = "\"TrainingNet\" (the net with NetTrain's loss layers attached) \
+is built inside NetTrain only; TorchNetTrain attaches its losses in PyTorch and has no such net.";
+resultProperty[a_, "TrainingNet"] /; ! KeyExistsQ[a, "TrainingNet"] :=
+  (Message[TorchNetTrainResults::trnet]; Missing["NotAvailable", "TrainingNet"]);
 resultProperty[a_, prop_] := If[KeyExistsQ[a, prop], a[prop],
   Message[TorchNetTrainResults::noprop, prop]; Missing["NotAvailable", prop]];
 

@@ -78,7 +78,7 @@ TorchNetTrain[net_, data_, prop : Except[_?optionsQ], opts___?optionsQ] :=
    $stopping = False, $stopRequested = False, $stopSent = False, $printTable = False,
    $headerPrinted = False, $nextPrint = 0, $batchBag = Internal`Bag[], $lastBatch = 0,
    $roundLosses = {}, $validationLosses = {}, $lastRoundLoss = None, $lastValidation = None,
-   $reportTimings, $reportMemory},
+   $reportTimings, $reportMemory, $classifier = False},
   Catch[train[net, data, prop, Flatten[{opts}]], $failTag]];
 
 fail[] := Throw[$Failed, $failTag];
@@ -117,6 +117,7 @@ train[net_, data_, prop_, opts_List] := Module[
   infos = Association[Map[# -> portInfo[$net0, #, If[MemberQ[ins, #], "Input", "Output"],
       columns[#]] &, Keys[columns]]];
   If[MemberQ[Values[infos], $Failed], fail[]];
+  $classifier = AnyTrue[Values[infos], #["Side"] === "Output" && #["Kind"] === "Class" &];
   parts = netParts[$net0];
   sid = pycall[$session, "open_run", Join[parts,
     {portsForPython[infos], optionsForPython[opts], pythonProp[prop]}]];
@@ -130,7 +131,11 @@ train[net_, data_, prop_, opts_List] := Module[
       (* Abort[]: stop at the next batch ("Aborted") and return what was trained so far *)
       $stopping = True; pycall[$session, "stop", {sid, True}]; runSlices[sid]];
     If[$failure =!= None, fail[reportFailure[$failure]]];
-    readReply[checked[pycall[$session, "finish", {sid, pythonProp[prop]}]]],
+    Join[readReply[checked[pycall[$session, "finish", {sid, pythonProp[prop]}]]],
+      (* All holds both nets: the final one's arrays are a second reply of the same run *)
+      If[pythonProp[prop] === "All",
+        <|"FinalNet" -> readReply[checked[pycall[$session, "finish", {sid, "FinalNet"}]]]|>,
+        <||>]],
     $failTag];
   pycall[$session, "close", {sid}];
   If[! AssociationQ[result], fail[result]];
@@ -144,11 +149,13 @@ readReply[a_Association] /; KeyExistsQ[a, "File"] := With[{r = Import[a["File"],
   Quiet[DeleteFile[a["File"]]]; r];
 readReply[r_] := r;
 
+(* the reply's arrays are the final net's when "FinalNet" was asked for, else the trained net's *)
 answer[prop_, reply_Association] := Module[{results, all},
   results = Replace[Lookup[reply, "Results", <||>], Except[_Association] -> <||>];
-  all = Join[results, <|"TrainedNet" -> writeBack[$net0, reply]|>];
-  If[AssociationQ[Lookup[results, "FinalNet", None]],
-    all = Join[all, <|"FinalNet" -> writeBack[$net0, results["FinalNet"]]|>]];
+  all = Join[results, <|If[prop === "FinalNet", "FinalNet", "TrainedNet"] ->
+    writeBack[$net0, reply]|>];
+  If[AssociationQ[Lookup[reply, "FinalNet", None]],
+    all = Join[all, <|"FinalNet" -> writeBack[$net0, reply["FinalNet"]]|>]];
   Which[
     prop === All || prop === "All", TorchNetTrainResults[all],
     True, TorchNetTrainResults[all][prop]]];
