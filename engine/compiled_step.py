@@ -19,6 +19,7 @@ eager step. ``WLBRIDGE_COMPILE_BACKEND`` picks the backend ("inductor" by defaul
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import warnings
@@ -41,6 +42,13 @@ def default_backend() -> str:
     return os.environ.get("WLBRIDGE_COMPILE_BACKEND", "inductor")
 
 
+def _quiet_dynamo() -> None:
+    """Dynamo's graph-break notes (a data-dependent branch in a recurrent layer) are for
+    torch developers; the user sees them only when asking with TORCH_LOGS."""
+    if "TORCH_LOGS" not in os.environ:
+        logging.getLogger("torch._dynamo").setLevel(logging.ERROR)
+
+
 def _raise_recompile_limit() -> None:
     import torch._dynamo as dynamo
 
@@ -59,6 +67,7 @@ class CompiledStep:
         self.shapes: dict[tuple, float] = {}  # compiled input shapes -> compile seconds
         self.failed = step._policy  # Real16 / Mixed stay eager
         _raise_recompile_limit()
+        _quiet_dynamo()
         try:
             self._forward_c = torch.compile(self._forward, backend=self.backend, dynamic=False)
             self._update_c = torch.compile(self._update, backend=self.backend)

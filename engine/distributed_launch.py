@@ -43,11 +43,12 @@ def launch_module(module: str, args: Sequence[str], nprocs: int, *,
 def failure_text(err: object, nprocs: int) -> str:
     """One line: which process ended how, and that the others were stopped."""
     failures = getattr(err, "failures", {}) or {}
-    parts = []
-    for _, f in sorted(failures.items(), key=lambda kv: kv[1].timestamp)[:1]:
-        code = f.exitcode
-        how = f"was killed by {signal.Signals(-code).name}" if code < 0 and \
-            -code in signal.valid_signals() else f"exited with code {code}"
-        parts.append(f"training process {f.local_rank} of {nprocs} (rank {f.rank}) {how}")
-    first = parts[0] if parts else f"a training process of {nprocs} failed"
-    return f"{first}; the other processes were stopped and training ended."
+    if not failures:
+        return f"a training process of {nprocs} failed; training ended."
+    # the process that died first (a signal rather than the peers that then lost it)
+    rank, f = min(failures.items(), key=lambda kv: (kv[1].exitcode >= 0, kv[1].timestamp))
+    code = f.exitcode
+    how = f"was killed by {signal.Signals(-code).name}" if code < 0 and \
+        -code in signal.valid_signals() else f"exited with code {code}"
+    return (f"training process {f.local_rank} of {nprocs} (rank {rank}) {how}; the other "
+            "processes were stopped and training ended.")
