@@ -42,6 +42,7 @@ os.environ.setdefault("MATHICS_CHARACTER_ENCODING", "ASCII")
 mathics = pytest.importorskip("mathics")
 sys.path.insert(0, str(_folder))
 oracle = pytest.importorskip("wl_oracle")
+pytestmark = pytest.mark.usefixtures("pristine_mathics_operators")  # conftest.py
 
 #: ASCII operators Mathics3 10 reads otherwise or not at all (see syntax_corpus.KNOWN_DIVERGENCES).
 UNREAD_BY_MATHICS = {"<->": "a <-> b", "//=": "x //= f", "|->": "x |-> x^2"}

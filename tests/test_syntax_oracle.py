@@ -28,6 +28,7 @@ os.environ.setdefault("MATHICS_CHARACTER_ENCODING", "ASCII")
 pytest.importorskip("mathics")
 sys.path.insert(0, str(_folder))
 oracle = pytest.importorskip("wl_oracle")
+pytestmark = pytest.mark.usefixtures("pristine_mathics_operators")  # conftest.py
 
 
 @pytest.mark.parametrize("src", [s for s, _ in CORPUS

@@ -126,6 +126,17 @@ class Gen:
         return WLFunction(head, *kids)
 
 
+@pytest.fixture(autouse=True)
+def _python_default_digit_limit():
+    """Each test here runs under Python's default int/str digit limit (4300): Mathics3, which
+    test_syntax_differential imports, raises it to 7000 for the whole process, and the round
+    trip must not depend on that."""
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(4300)
+    yield
+    sys.set_int_max_str_digits(old)
+
+
 def expected(e):
     """What parse reads back: arrays Wolfram has no NumericArray for become exact lists."""
     if isinstance(e, np.ndarray):
