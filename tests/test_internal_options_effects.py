@@ -13,6 +13,7 @@ from wolframclient.language import wl
 from wolframclient.language.expression import WLSymbol
 
 import engine.loop
+import engine.loop_run
 import wlbridge
 from engine.spec import Dataset, MethodSpec, TrainConfig
 
@@ -309,7 +310,7 @@ def test_timing_logging_fires_every_period(monkeypatch):
     monkeypatch.setattr(engine.loop, "TIMING_LOG_PERIOD", 0.05)
     spy = _Spy()
 
-    class Trigger(engine.loop.Trigger):
+    class Trigger(engine.loop_run.Trigger):  # the split loop's run builds the timing trigger
         __slots__ = ()
 
         def due(self, clock):
@@ -318,7 +319,7 @@ def test_timing_logging_fires_every_period(monkeypatch):
                 spy.fired.append(clock[2])
             return fired
 
-    monkeypatch.setattr(engine.loop, "Trigger", Trigger)
+    monkeypatch.setattr(engine.loop_run, "Trigger", Trigger)
     bag = wlbridge.Bag()
     _slow_run(TimingLogging=bag)
     # every batch after the first period logs once: 4 or 5 of the 5 batches
