@@ -197,13 +197,18 @@ def test_operators_mathics_does_not_read_are_listed_divergences(op):
 
 
 def test_every_non_ascii_operator_agrees_or_mathics_cannot_read_it():
-    """a op b op c / op a / a op for every non-ASCII token of the table."""
+    """a op b (a op b op c for flat ones) / op a / a op for every non-ASCII token of the table.
+
+    Chains of left/right-associative ones are not compared: Mathics3 reads those flat once its
+    builtins are loaded (as another test here may have done) and by the table before."""
     agree, unreadable, differ = 0, 0, []
-    for table, form in ((INFIX, "a {0} b {0} c"), (PREFIX, "{0}a"), (POSTFIX, "a{0}")):
+    for table, form in ((INFIX, "a {0} b"), (PREFIX, "{0}a"), (POSTFIX, "a{0}")):
         for tok in table:
             if tok.isascii():
                 continue
             src = form.format(tok)
+            if table is INFIX and INFIX[tok][2] == "flat":
+                src += f" {tok} c"
             try:
                 theirs = oracle.fullform(src)
             except Exception:  # noqa: BLE001
