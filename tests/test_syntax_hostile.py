@@ -103,6 +103,16 @@ def test_numeric_array_as_a_head():
     assert e.head.dtype == np.float32 and e.head.tolist() == [1.0, 2.0]
 
 
+def test_found_by_the_long_fuzz_run():
+    assert parse("2^^1.1") == 1.5
+    assert parse("2^^1.1*^-3") == 1.5 / 8
+    big = parse("2^^10111.0*^4003")  # past a double: a big real
+    assert isinstance(big, Decimal) and abs(big / Decimal(23 * 2 ** 4003) - 1) < Decimal("1e-20")
+    assert isinstance(parse("2^^1.0*^-2000"), Decimal)  # below a double's range: not 0.
+    e = parse('NumericArray[{{1., 2.}}, NumericArray[{1.}, "Real32"]]')  # a type that is no
+    assert isinstance(e, WLFunction) and e.args[0] == ((1.0, 2.0),)      # string stays a call
+
+
 def test_numeric_array_of_non_numbers_stays_as_written():
     e = parse('NumericArray[{f[1, 2]}, "Real32"]')
     assert same(e, wl.NumericArray((wl.f(1, 2),), "Real32"))
