@@ -1,4 +1,5 @@
-"""Parse speed by hand (not a test): import time, an options string, big numeric lists.
+"""Parse and write speed by hand (not a test): import time, an options string, big numeric
+lists, to_text of arrays and log entries.
 
 Targets (issue 2): options string under 1 ms; a 10 MB numeric list at 30 MB/s or more.
 Run: python benchmarks/bench_parse.py [MB]
@@ -56,6 +57,17 @@ def main() -> None:
     net = 'NetChain[{LinearLayer[1000, "Weights" -> NumericArray[' + inner + ', "Real32"]]}]'
     dt = _best(lambda: parse(net), 2)
     print(f"NumericArray inside a net: {len(net) / 1e6:.1f} MB = {len(net) / 1e6 / dt:.1f} MB/s")
+    import numpy as np
+    from wolframclient.language import wl
+
+    arr = np.random.default_rng(0).standard_normal((500, 1000)).astype(np.float32)
+    floats = [rng.gauss(0, 1) for _ in range(100_000)]
+    entries = [wl.Rule((i, 3), {"Loss": rng.random(), "Grad": (rng.random(), 2.5)})
+               for i in range(20000)]
+    for name, x in [("float32 500 x 1000 array", arr), ("100k floats", floats),
+                    ("20k log entries", entries)]:
+        dt = _best(lambda x=x: to_text(x), 2)
+        print(f"to_text {name}: {dt:.2f} s = {len(to_text(x)) / 1e6 / dt:.1f} MB/s")
     small = "{" + ", ".join(f"{rng.random():.6f}" for _ in range(20000)) + "}"
     from wlbridge.syntax import parser
 

@@ -24,11 +24,12 @@ def _real_texts(a: Any) -> list[str]:
     flat = a.reshape(-1)
     if a.dtype == np.float64 or a.dtype == np.float16:  # float16: its exact double value
         return [float_text(v) for v in flat.astype(np.float64).tolist()]
-    texts = [float_text(float(str(v))) for v in flat]
-    # str() gives the shortest digits for the element type; reading them as a double and
-    # rounding to the type again can differ in rare ties: those get the exact double's digits.
+    doubles = [float(str(v)) for v in flat]  # str(): the shortest digits for the element type
+    texts = [float_text(x) for x in doubles]
+    # Reading those digits as a double and rounding to the type again can differ in rare
+    # ties: those elements get the digits of their exact double instead.
     finite = np.isfinite(flat)
-    back = np.array([float(str(v)) for v in flat], dtype=np.float64).astype(a.dtype)
+    back = np.array(doubles, dtype=np.float64).astype(a.dtype)
     for i in np.nonzero(finite & (back != flat))[0].tolist():
         texts[i] = float_text(float(flat[i]))
     return texts

@@ -116,9 +116,14 @@ def number_value(token: str) -> Any:
         value = _base_value(base, m["bdigits"]) * Fraction(base) ** exp
         if "." not in m["bdigits"] and not marked:
             return _rational(value.numerator, value.denominator)
-        if precise:
-            return Decimal(value.numerator) / Decimal(value.denominator)
-        return float(value)
+        if not precise:
+            try:
+                x = float(value)
+            except OverflowError:  # beyond a double: a big real, as for decimal digits
+                x = 0.0
+            if x or not value:
+                return x
+        return Decimal(value.numerator) / Decimal(value.denominator)
     mant = m["mant"]
     if "." not in mant and not marked:
         size = len(mant.lstrip("0")) + max(exp, 0) if exp >= 0 else max(len(mant), -exp)

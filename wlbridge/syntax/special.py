@@ -31,8 +31,8 @@ class SpecialForms(Literals):
             return fn("Part", head, *args)
         args = self.seq("]")
         if isinstance(head, WLSymbol):
-            if head.name == "NumericArray" and len(args) == 2 and args[1] in NUMERIC_TYPES \
-                    and isinstance(args[1], str):
+            if head.name == "NumericArray" and len(args) == 2 and isinstance(args[1], str) \
+                    and args[1] in NUMERIC_TYPES:
                 arr = numeric_array(args[0], args[1])
                 if arr is not None:
                     return arr

@@ -57,6 +57,7 @@ class _Text:
 
 _OPEN, _CLOSE, _COMMA, _LPAREN, _RPAREN = (_Text(t) for t in ("[", "]", ", ", "(", ")"))
 _LBRACE, _RBRACE, _LASSOC, _RASSOC = (_Text(t) for t in ("{", "}", "<|", "|>"))
+_ARROW = _Text(" -> ")
 
 
 def _rule_sep(o: Any) -> str | None:
@@ -144,12 +145,39 @@ def _atom(o: Any) -> str | None:
 
 
 def _push(stack: list, items: list, depth: int) -> None:
-    stack.extend((x, depth) for x in reversed(items))
+    """Push ``items`` (texts and compounds) to be written in order; atoms are written here and
+    runs of text merged, so a list of 10^5 numbers costs one join, not 10^5 stack entries."""
+    merged: list[Any] = []
+    run: list[str] = []
+    for x in items:
+        if type(x) is _Text:
+            run.append(x.text)
+            continue
+        text = _atom(x)
+        if text is not None:
+            run.append(text)
+            continue
+        if run:
+            merged.append(_Text("".join(run)))
+            run = []
+        merged.append(x)
+    if run:
+        merged.append(_Text("".join(run)))
+    stack.extend((x, depth) for x in reversed(merged))
+
+
+def _joined(items: Any, open_: _Text, close: _Text) -> list[Any]:
+    out: list[Any] = [open_]
+    for i, a in enumerate(items):
+        if i:
+            out.append(_COMMA)
+        out.append(a)
+    out.append(close)
+    return out
 
 
 def _expand(o: Any, depth: int, stack: list) -> None:
     """Push the pieces of compound ``o`` onto ``stack`` (in reverse, to pop in order)."""
-    d = depth + 1
     sep = _rule_sep(o)
     if sep is not None:
         lhs, rhs = o.args
@@ -158,32 +186,22 @@ def _expand(o: Any, depth: int, stack: list) -> None:
         head = o.head
         items = [_LPAREN, head, _RPAREN] if (_rule_sep(head) or _negative_number(head)) \
             else [head]
-        items.append(_OPEN)
-        for i, a in enumerate(o.args):
-            if i:
-                items.append(_COMMA)
-            items.append(a)
-        items.append(_CLOSE)
+        items += _joined(o.args, _OPEN, _CLOSE)
     elif isinstance(o, (tuple, list)):
-        items = [_LBRACE]
-        for i, a in enumerate(o):
-            if i:
-                items.append(_COMMA)
-            items.append(a)
-        items.append(_RBRACE)
+        items = _joined(o, _LBRACE, _RBRACE)
     elif isinstance(o, dict):
         items = [_LASSOC]
         for i, (k, v) in enumerate(o.items()):
             if i:
                 items.append(_COMMA)
-            items += ([_LPAREN, k, _RPAREN] if _rule_sep(k) else [k]) + [_Text(" -> "), v]
+            items += ([_LPAREN, k, _RPAREN] if _rule_sep(k) else [k]) + [_ARROW, v]
         items.append(_RASSOC)
     elif isinstance(o, WLSerializable):  # a Net, NetTrainResults: its expression, written here
         _push(stack, [o.to_wl()], depth)
         return
     else:
         items = [_Text(_fallback(o))]
-    _push(stack, items, d)
+    _push(stack, items, depth + 1)
 
 
 def _fallback(o: Any) -> str:
