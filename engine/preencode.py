@@ -81,6 +81,10 @@ def _fixed_bytes(encoder: EncoderSpec) -> int:
     """Bytes per example of a fixed-shape encoding."""
     if encoder.kind in ("Boolean", "Scalar"):
         return 4
+    if encoder.kind == "Image":
+        from engine.image_coder import image_shape
+
+        return 4 * int(np.prod(image_shape(encoder.options)))
     if encoder.kind == "Class":
         return _code_bytes(encoder)
     return int(encoder.options.get("TargetLength", 1)) * _code_bytes(encoder)
