@@ -84,15 +84,17 @@ def test_generator_is_called_with_netTrain_association():
 
     res = wlbridge.net_train("LinearLayer[]", (gen, {"RoundLength": 96}), "All",
                              BatchSize=32, MaxTrainingRounds=150, LearningRate=0.05, **QUIET)
-    assert [s["Batch"] for s in seen] == [1, 2, 3]
-    assert all(s["BatchSize"] == 32 and s["Round"] == 1 for s in seen)
+    # once per batch, as the loop asks (tests/test_generators.py has the rest)
+    assert [s["Batch"] for s in seen] == [1, 2, 3] * 150
+    assert [s["Round"] for s in seen[:6]] == [1, 1, 1, 2, 2, 2]
+    assert all(s["BatchSize"] == 32 for s in seen)
     assert res["TrainingExamples"] == 96
     assert res["TrainedNet"](0.5) == pytest.approx(1.0, abs=0.1)
 
 
 def test_generator_failures_are_one_message():
-    with pytest.raises(WLMessage, match=r"NetTrain::invgenout: the generator failed on batch 1: "
-                                        r"ZeroDivisionError"):
+    with pytest.raises(WLMessage, match=r"NetTrain::invgenout: the generator failed on batch 1 "
+                                        r"\(round 1\): ZeroDivisionError"):
         wlbridge.net_train("LinearLayer[]", lambda info: 1 / 0, **QUIET)
     with pytest.raises(WLMessage, match="RoundLength"):
         wlbridge.net_train("LinearLayer[]", (batches, {"RoundLength": -1}), **QUIET)
