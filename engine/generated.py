@@ -113,8 +113,8 @@ class _Maker:
         self.run, self.data, self.what = run, data, what
         self.encoders = encoders
         self.cfg = dataclasses.replace(run.cfg, disable_pre_encoding=True, validation_set=None)
-        self.first = self.tensors(data.first, "validation batch 1" if what == "validation" else
-                                 "batch 1", check=False)
+        self.first = self.tensors(data.first, batch_name(
+            {"Batch": 1, "AbsoluteBatch": 1, "Round": 1}, what == "validation"), check=False)
         self.shapes = {p: _example_shape(p, t, self.first[2], run.cols.length_ids)
                        for p, t in self.first[1].items()}
 
