@@ -260,3 +260,51 @@ def test_engine_checks_each_generated_batch_against_batch_1():
                                           r"of port 'Input' have shape \(5, 'float'\), but "
                                           r"those of batch 1 had \(3, 'float'\)\.$"):
         train(Reg(), wide, TrainConfig(max_training_rounds=3))
+
+
+def test_resume_asks_the_generator_for_the_batches_after_the_saved_one(tmp_path):
+    """ResumeFrom with generated data: the resumed run's first call is the batch after the
+    checkpoint's, and (the data being a function of AbsoluteBatch) the run equals the
+    uninterrupted one."""
+    import torch
+
+    from engine.generated import GeneratedData
+    from engine.loop import train
+    from engine.spec import Callback, Dataset, Interval, TrainConfig
+
+    def make(info):
+        rng = np.random.default_rng(info["AbsoluteBatch"])
+        x = rng.normal(size=(8, 2)).astype(np.float32)
+        return Dataset({"Input": x, "Output": x @ np.array([[1.0], [-2.0]], np.float32)})
+
+    def run(folder, calls, **kw):
+        def gen(info):
+            calls.append(info["AbsoluteBatch"])
+            return make(info)
+
+        torch.manual_seed(0)
+        module = torch.nn.Linear(2, 1)
+
+        class Reg(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = module
+
+            def forward(self, inputs, lengths=None):
+                return {"Output": ((self.lin(inputs["Input"]) - inputs["Output"]) ** 2).mean(1)}
+
+        spec = [{"kind": "Directory", "path": str(folder), "format": "params",
+                 "interval": Interval(rounds=1)}]
+        return train(Reg(), GeneratedData(gen, 8, 3, make({"AbsoluteBatch": 1})),
+                     TrainConfig(max_training_rounds=4, random_seed=3,
+                                 training_progress_checkpointing=spec, **kw))
+
+    whole = run(tmp_path / "w", [])
+    stop = Callback(lambda info: "StopTraining" if info["Round"] == 2 else None,
+                    interval=Interval(rounds=1))
+    half = run(tmp_path / "h", [], training_progress_function=[stop])
+    assert half.total_batches == 6
+    calls: list[int] = []
+    resumed = run(tmp_path / "h", calls, resume_from=half.checkpoint_files[-1])
+    assert calls == [7, 8, 9, 10, 11, 12]
+    assert resumed.batch_losses == whole.batch_losses
