@@ -12,8 +12,9 @@ So a generator that augments or synthesises data gives fresh data every batch an
 afresh for each validation pass.
 
 Batch 1 is made before training (NetTrain checks the first batch up front; here it also gives
-the open port shapes) and trained first; the loop then asks for each next batch in its "gen"
-phase (`engine.generated`). A function that fails, returns a wrong form or a batch of another
+the open port shapes; its association has only the four keys above) and is trained first, so
+each batch is asked for once; the loop asks for every later batch in its "gen" phase
+(`engine.generated`). A function that fails, returns a wrong form or a batch of another
 size or shape stops training with one ``NetTrain::invgenout`` message naming the batch.
 """
 
