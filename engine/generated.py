@@ -63,24 +63,22 @@ class GeneratorInfo(Mapping[str, Any]):
     nothing."""
 
     def __init__(self, core: dict[str, Any], run: Run | None = None):
-        self._core, self._run, self._full = core, run, None
+        self._core, self._run = core, run
+        self._live: Mapping[str, Any] | None = None  # the §9.11 association, once asked for
 
     def _all(self) -> Mapping[str, Any]:
-        if self._full is None:
+        if self._live is None:
             from engine.loop_info import progress_info
 
-            full = progress_info(self._run) if self._run is not None else {}
-            self._full = {**dict.fromkeys(full), **self._core}
-            self._info = full
-        return self._full
+            self._live = progress_info(self._run) if self._run is not None else {}
+        return {**dict.fromkeys(self._live), **self._core}
 
     def __getitem__(self, key: str) -> Any:
         if key in self._core:
             return self._core[key]
         self._all()
-        if key not in self._full:
-            raise KeyError(key)
-        return self._info[key]
+        assert self._live is not None
+        return self._live[key]  # a LazyInfo: costly values computed here (KeyError if unknown)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._all())
