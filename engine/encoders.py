@@ -1,9 +1,11 @@
 """NetEncoder / NetDecoder behaviour on plain Python values (wl-nets.md §4), Wolfram-free.
 
 Encoders: "Class" (label -> 1-based position, or a one-hot vector with OutputForm "UnitVector"
-/ "IndicatorVector"), "Boolean" (True -> 1, False -> 0), "Scalar", "Characters" and "Tokens"
-(1-based codes; "Tokens" gives d+1 to unknown tokens). Decoders: "Class" (labels[argmax]; and
-the probabilities per label) and "Boolean" (p >= 0.5).
+/ "IndicatorVector"), "Boolean" (True -> 1, False -> 0), "Scalar" (a number as a length-1
+vector), "Characters" and "Tokens" (1-based codes; "Tokens" gives d+1 to unknown tokens),
+"Image" (`engine.image_coder`). Decoders: "Class" (labels[argmax]; and the probabilities per
+label), "Boolean" (p >= 0.5), "Scalar", "Image", "Characters" and "Tokens" (argmax per
+position).
 
 With "TargetLength" -> n, Characters/Tokens codes are truncated to n or padded: Tokens with the
 unknown-token code d+1, Characters with the code of " " when the table has it, else the last
@@ -66,8 +68,14 @@ def encoder_type(encoder: EncoderSpec, length: Any = None) -> TensorType:
     """The port type an encoder produces (``length``: the sequence dim, e.g. a LengthVar)."""
     n = encoder_count(encoder)
     unit = encoder.options.get("OutputForm") in _UNIT
-    if encoder.kind in ("Boolean", "Scalar"):
+    if encoder.kind == "Boolean":
         return TensorType(())
+    if encoder.kind == "Scalar":  # a number as a length-1 vector (NetEncoder["Scalar"])
+        return TensorType((1,))
+    if encoder.kind == "Image":
+        from engine.image_coder import image_shape
+
+        return TensorType(image_shape(encoder.options))
     if encoder.kind == "Class":
         return TensorType((n,)) if unit else TensorType((), index_range=n)
     target = encoder.options.get("TargetLength")
@@ -110,10 +118,14 @@ def encode_column(encoder: EncoderSpec, values: Sequence[Any]) -> np.ndarray | l
         return out
     if kind == "Scalar":
         try:
-            return np.asarray(values, dtype=np.float32).reshape(len(values))
+            return np.asarray(values, dtype=np.float32).reshape(len(values), 1)
         except (TypeError, ValueError):
             bad = next((i for i, v in enumerate(values) if not isinstance(v, (int, float))), 0)
             raise _fail(f"example {bad + 1}: {values[bad]!r} is not a real number (Scalar encoder).") from None
+    if kind == "Image":
+        from engine.image_coder import encode_images
+
+        return encode_images(encoder.options, values)
     if kind in ("Characters", "Tokens"):
         seqs = [_encode_text(encoder, v, i) for i, v in enumerate(values)]
         unit = encoder.options.get("OutputForm") in _UNIT
@@ -174,6 +186,14 @@ def decode_column(decoder: DecoderSpec, values: np.ndarray) -> list[Any]:
         return _nest(idx, lambda k: labels[int(k)])
     if decoder.kind == "Boolean":
         return _nest(values >= 0.5, bool)
+    if decoder.kind == "Scalar":  # a length-1 vector as its number
+        return [float(v) for v in values.reshape(len(values), -1)[:, 0]]
+    if decoder.kind == "Image":
+        from engine.image_coder import decode_image
+
+        return [decode_image(decoder.options, v) for v in values]
+    if decoder.kind in ("Characters", "Tokens"):
+        return [decode_text(decoder, v) for v in values]
     raise EngineError("invnet", f"the {decoder.kind!r} decoder is not supported by the engine.")
 
 
@@ -194,10 +214,50 @@ def class_probabilities(decoder: DecoderSpec, values: np.ndarray) -> list[dict[H
     return out
 
 
+def decode_text(decoder: DecoderSpec, probs: np.ndarray) -> str:
+    """A sequence of probability vectors ``{n, count}`` as the string of its argmax codes:
+    Characters concatenated, Tokens joined by spaces (the unknown-token code d+1 dropped)."""
+    probs = np.asarray(probs)
+    if probs.ndim != 2:
+        raise EngineError("invnet", f"the {decoder.kind} decoder needs a sequence of "
+                                    f"probability vectors, not an array of dimensions "
+                                    f"{list(probs.shape)}.")
+    codes = probs.argmax(-1)
+    if decoder.kind == "Characters":
+        table = characters_table(EncoderSpec("Characters", decoder.labels))
+        return "".join(table[int(k)] for k in codes if int(k) < len(table))
+    return " ".join(str(decoder.labels[int(k)]) for k in codes if int(k) < len(decoder.labels))
+
+
+def target_encoder(decoder: DecoderSpec, out_type: TensorType, form: str) -> EncoderSpec | None:
+    """The encoder NetTrain puts on a decoded output's "Target" for a loss of ``form`` (None when
+    the targets are given as the loss takes them): class-like decoders give index targets to
+    a cross-entropy "Index" loss (one-hot ones to "Probabilities"), "Boolean" and "Image" give
+    reals to "Binary" and the mean losses, "Scalar" a length-1 vector."""
+    kind = decoder.kind
+    if form == "Index" and kind in ("Class", "Characters", "Tokens"):
+        return decoder_to_encoder(decoder)
+    if form == "Probabilities" and kind == "Class":
+        return EncoderSpec("Class", decoder.labels, {"OutputForm": "UnitVector"})
+    if kind == "Boolean" and form == "Binary":
+        return EncoderSpec("Boolean")
+    if kind == "Scalar" and form in ("MeanSquared", "MeanAbsolute"):
+        return EncoderSpec("Scalar")
+    if kind == "Image" and form in ("Binary", "MeanSquared", "MeanAbsolute") and \
+            out_type.dims is not None and len(out_type.dims) == 3:
+        c, h, w = out_type.dims
+        options = {**decoder.options, "ImageSize": (int(w), int(h)), "ColorChannels": int(c)}
+        options.setdefault("ColorSpace", {1: "Grayscale", 3: "RGB", 4: "CMYK"}.get(int(c), "RGB"))
+        return EncoderSpec("Image", (), options)
+    return None
+
+
 def decoder_to_encoder(decoder: DecoderSpec) -> EncoderSpec:
     """The encoder NetTrain puts on the loss "Target" for a decoded output (wl-nets.md §4)."""
     if decoder.kind == "Class":
         return EncoderSpec("Class", decoder.labels)
-    if decoder.kind == "Boolean":
-        return EncoderSpec("Boolean")
+    if decoder.kind in ("Boolean", "Scalar"):
+        return EncoderSpec(decoder.kind)
+    if decoder.kind in ("Characters", "Tokens"):
+        return EncoderSpec(decoder.kind, decoder.labels, dict(decoder.options))
     raise EngineError("invnet", f"no target encoder is known for the {decoder.kind!r} decoder.")

@@ -2,11 +2,13 @@
 
 Interfaces others rely on:
 
-- ``build(spec: NetSpec, input_types=None, initialize=True) -> WolframModule``. Port types are
-  inferred from the declared ports (``input_types`` overrides the net's declared inputs);
-  inconsistencies raise ``EngineError("invnet", ...)`` naming the node, e.g.
-  ``NetChain > "3" > ConvolutionLayer: ...``. Arrays not given in ``LayerSpec.arrays`` are
-  initialised by `engine.init` (Wolfram's rules).
+- ``build(spec: NetSpec, input_types=None, initialize=True, output_types=None) ->
+  WolframModule``. Port types are inferred forwards and backwards (`engine.shapes`: declared
+  ports, the layers' shape rules, and ``input_types``/``output_types``, what the data say of
+  open ports); each layer is then built in topological order with those types as hints.
+  Inconsistencies raise ``EngineError("invnet", ...)`` naming the node and the port, e.g.
+  ``NetChain > "3" > ConvolutionLayer: ...``. Connections come from `engine.wiring`; arrays
+  not given in ``LayerSpec.arrays`` are initialised by `engine.graph_init` (Wolfram's rules).
 - ``WolframModule.forward(inputs: dict[str, Tensor], lengths: dict[int, Tensor] | None = None,
   pre_activation=frozenset()) -> dict[str, Tensor]``: tensors batch-first, keyed by the net's
   port names. For a port in ``pre_activation`` (see ``fusable``) the value is the input of
@@ -32,7 +34,7 @@ functions (no dict per layer, no Module.__call__ hooks); graphs run a precompute
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,17 +42,11 @@ import torch
 from torch import nn
 
 from engine.errors import EngineError
-from engine.init import initialize_layer
-from engine.layers import LayerKind, lookup, where
-from engine.layers.base import format_dims
+from engine.graph_init import initialize_model
 from engine.layers.sequence import NetMap
-from engine.spec import LayerSpec, LengthVar, NetSpec, PortRef, TensorType
-
-HEADS = {"chain": "NetChain", "graph": "NetGraph"}
-
-
-def _err(path: tuple[str, ...], text: str) -> EngineError:
-    return EngineError("invnet", f"{where(path)}: {text}" if path else text)
+from engine.shapes import compatible, infer, known, show, unify
+from engine.spec import LayerSpec, NetSpec, PortRef, TensorType
+from engine.wiring import HEADS, Wiring, err, layer_kind, node_path, wire
 
 
 def wolfram_string_key(s: str) -> tuple[str, str]:
@@ -60,219 +56,6 @@ def wolfram_string_key(s: str) -> tuple[str, str]:
 
 def path_key(path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(wolfram_string_key(p) for p in path)
-
-
-# ---------------------------------------------------------------------------------------------
-# Wiring: which source feeds each node input and each net output.
-
-
-@dataclass
-class Wiring:
-    """The resolved connections of one container."""
-
-    node_inputs: dict[str, tuple[str, ...]]
-    node_outputs: dict[str, tuple[str, ...]]
-    feeds: dict[tuple[str, str], PortRef]  # (node, input port) -> source
-    outputs: dict[str, PortRef]  # net output -> source
-    inputs: list[str]  # net input names, in order
-    order: list[str]  # nodes in topological order
-    consumers: dict[PortRef, int] = field(default_factory=dict)
-
-
-def _kind(spec: LayerSpec, path: tuple[str, ...]) -> LayerKind:
-    k = lookup(spec.kind)
-    if k is None:
-        raise _err(path, f"the layer {spec.kind} is not supported by the engine.")
-    return k
-
-
-def _node_path(path: tuple[str, ...], key: str, node: LayerSpec | NetSpec) -> tuple[str, ...]:
-    head = HEADS.get(node.kind, node.kind) if isinstance(node, NetSpec) else node.kind
-    return (*path, f'"{key}"', head)
-
-
-def _ports(node: LayerSpec | NetSpec, key: str, multi: list[str],
-           path: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """(inputs, outputs, optional inputs, optional outputs) of a node."""
-    if isinstance(node, NetSpec):
-        w = wire(node, path)
-        return tuple(w.inputs), tuple(w.outputs), (), ()
-    k = _kind(node, path)
-    if k.inputs is None:
-        names = sorted(set(multi) | set(node.inputs), key=lambda p: int(p) if p.isdigit() else 1 << 30)
-        ins: tuple[str, ...] = tuple(names)
-    else:
-        ins = k.inputs
-    return ins, k.outputs, k.optional_inputs, k.optional_outputs
-
-
-def wire(spec: NetSpec, path: tuple[str, ...]) -> Wiring:
-    """Resolve the edges of a NetChain or NetGraph (chains get their implicit edges)."""
-    if not spec.nodes:
-        raise _err(path, f"the {HEADS.get(spec.kind, spec.kind)} has no layers.")
-    keys = list(spec.nodes)
-    edges = list(spec.edges)
-    multi: dict[str, list[str]] = {k: [] for k in keys}
-    for _src, dst in edges:
-        if dst is not None and dst[0] is not None and dst[0] in multi:
-            multi[dst[0]].append(dst[1])
-    ports: dict[str, tuple] = {}
-    for k in keys:
-        ports[k] = _ports(spec.nodes[k], k, multi[k], _node_path(path, k, spec.nodes[k]))
-    if spec.kind == "chain" and not edges:
-        edges = _chain_edges(spec, keys, ports, path)
-    feeds: dict[tuple[str, str], PortRef] = {}
-    outputs: dict[str, PortRef] = {}
-    inputs: list[str] = list(spec.inputs)
-    used: set[PortRef] = set()
-    consumers: dict[PortRef, int] = {}
-    for src, dst in edges:
-        if src[0] is None:
-            if src[1] not in inputs:
-                inputs.append(src[1])
-        else:
-            _check_port(spec, ports, src, 1, "output", path)
-        used.add(src)
-        consumers[src] = consumers.get(src, 0) + 1
-        if dst is None or dst[1] is None:  # muted output
-            continue
-        if dst[0] is None:
-            if dst[1] in outputs:
-                raise _err(path, f"the output port {dst[1]!r} is connected twice.")
-            outputs[dst[1]] = src
-            continue
-        _check_port(spec, ports, dst, 0, "input", path)
-        if (dst[0], dst[1]) in feeds:
-            raise _err(_node_path(path, dst[0], spec.nodes[dst[0]]),
-                       f"the input port {dst[1]!r} is connected more than once.")
-        feeds[(dst[0], dst[1])] = src
-    # unconnected inputs become net inputs, unconnected outputs net outputs (wl-nets.md §1.2)
-    for k in keys:
-        ins, outs, _opt_in, opt_out = ports[k]
-        for p in ins:
-            if (k, p) not in feeds:
-                feeds[(k, p)] = (None, p)
-                if p not in inputs:
-                    inputs.append(p)
-    loose: list[tuple[str, str]] = []
-    for k in keys:
-        _ins, outs, _opt_in, opt_out = ports[k]
-        loose += [(k, p) for p in outs if (k, p) not in used and p not in opt_out]
-    names = [p for _k, p in loose]
-    counter: dict[str, int] = {}
-    for k, p in loose:
-        if names.count(p) == 1 and p not in outputs:
-            name = p
-        else:
-            counter[p] = counter.get(p, 0) + 1
-            name = f"{p}{counter[p]}"
-        outputs[name] = (k, p)
-        consumers[(k, p)] = consumers.get((k, p), 0) + 1
-    order = _toposort(spec, keys, feeds, path)
-    return Wiring({k: ports[k][0] for k in keys}, {k: ports[k][1] + ports[k][3] for k in keys},
-                  feeds, outputs, inputs, order, consumers)
-
-
-def _chain_edges(spec: NetSpec, keys: list[str], ports: dict[str, tuple],
-                 path: tuple[str, ...]) -> list[tuple[PortRef, PortRef]]:
-    edges: list[tuple[PortRef, PortRef]] = []
-    for i, k in enumerate(keys):
-        ins, outs = ports[k][0], ports[k][1]
-        npath = _node_path(path, k, spec.nodes[k])
-        if i > 0 and len(ins) != 1:
-            raise _err(npath, f"a layer inside a NetChain must have exactly one input, "
-                              f"but this one has {len(ins)} ({', '.join(ins)}).")
-        if i < len(keys) - 1 and len(outs) != 1:
-            raise _err(npath, f"a layer inside a NetChain must have exactly one output, "
-                              f"but this one has {len(outs)}.")
-        if i == 0:
-            for p in ins:
-                edges.append(((None, p), (k, p)))
-        else:
-            prev = keys[i - 1]
-            edges.append(((prev, ports[prev][1][0]), (k, ins[0])))
-    last = keys[-1]
-    for p in ports[last][1]:
-        edges.append(((last, p), (None, p)))
-    for name in spec.inputs:
-        if name not in ports[keys[0]][0]:
-            raise EngineError("netinvcport", f"{where(path)}: {name!r} is not an input port of "
-                                             f"the chain's first layer; its ports are "
-                                             f"{', '.join(ports[keys[0]][0])}.", "NetChain")
-    for name in spec.outputs:
-        if name not in ports[last][1]:
-            raise EngineError("netinvcport", f"{where(path)}: {name!r} is not an output port of "
-                                             f"the chain's last layer; its ports are "
-                                             f"{', '.join(ports[last][1])}.", "NetChain")
-    return edges
-
-
-def _check_port(spec: NetSpec, ports: dict[str, tuple], ref: PortRef, side: int, what: str,
-                path: tuple[str, ...]) -> None:
-    node, port = ref
-    if node not in spec.nodes:
-        raise _err(path, f"the edge refers to a node {node!r} that does not exist; the nodes are "
-                         f"{', '.join(repr(k) for k in spec.nodes)}.")
-    names = ports[node][side] + ports[node][2 + side]
-    kind = lookup(spec.nodes[node].kind) if isinstance(spec.nodes[node], LayerSpec) else None
-    if side == 0 and kind is not None and kind.inputs is None:
-        return
-    if port not in names:
-        raise _err(_node_path(path, node, spec.nodes[node]),
-                   f"there is no {what} port {port!r}; the {what} ports are "
-                   f"{', '.join(repr(n) for n in names)}.")
-
-
-def _toposort(spec: NetSpec, keys: list[str], feeds: dict[tuple[str, str], PortRef],
-              path: tuple[str, ...]) -> list[str]:
-    deps = {k: {src[0] for (n, _p), src in feeds.items() if n == k and src[0] is not None}
-            for k in keys}
-    order: list[str] = []
-    done: set[str] = set()
-    while len(order) < len(keys):
-        ready = [k for k in keys if k not in done and deps[k] <= done]
-        if not ready:
-            cyc = [k for k in keys if k not in done]
-            raise _err(path, f"the graph has a cycle through the nodes {', '.join(repr(k) for k in cyc)}.")
-        for k in ready:
-            order.append(k)
-            done.add(k)
-    return order
-
-
-# ---------------------------------------------------------------------------------------------
-# Types
-
-
-def _compatible(declared: TensorType, actual: TensorType) -> bool:
-    if declared.dims is None or actual.dims is None:
-        return True
-    if len(declared.dims) != len(actual.dims):
-        return False
-    for a, b in zip(declared.dims, actual.dims, strict=True):
-        if a is None or b is None:
-            continue
-        if isinstance(a, LengthVar) != isinstance(b, LengthVar):
-            return False
-        if not isinstance(a, LengthVar) and a != b:
-            return False
-    return True
-
-
-def _merge(declared: TensorType | None, actual: TensorType | None) -> TensorType | None:
-    """The more specific of two compatible types."""
-    if declared is None:
-        return actual
-    if actual is None or actual.dims is None:
-        return declared if actual is None else TensorType(declared.dims, actual.index_range or declared.index_range)
-    if declared.dims is None:
-        return TensorType(actual.dims, actual.index_range or declared.index_range)
-    dims = tuple(b if a is None else a for a, b in zip(declared.dims, actual.dims, strict=True))
-    return TensorType(dims, declared.index_range or actual.index_range)
-
-
-def _known(t: TensorType | None) -> bool:
-    return t is not None and t.dims is not None and all(d is not None for d in t.dims)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,99 +247,70 @@ def _effective_multiplier(spec: NetSpec, layer_path: tuple[str, ...]) -> float |
 
 
 def build(spec: NetSpec, input_types: dict[str, TensorType] | None = None,
-          initialize: bool = True) -> WolframModule:
-    """Build, type-check and (unless ``initialize=False``) Wolfram-initialise a net."""
+          initialize: bool = True,
+          output_types: dict[str, TensorType] | None = None) -> WolframModule:
+    """Build, type-check and (unless ``initialize=False``) Wolfram-initialise a net.
+
+    ``input_types``/``output_types`` are what the data say of the net's ports (the first
+    example, the target's shape); they join the declared ports in shape inference.
+    """
     if not isinstance(spec, NetSpec):
         raise EngineError("invnet", f"expected a NetChain or NetGraph spec, not {type(spec).__name__}.")
-    model = _build(spec, dict(input_types or {}), (HEADS.get(spec.kind, spec.kind),))
+    model = _build(spec, dict(input_types or {}), (HEADS.get(spec.kind, spec.kind),),
+                   dict(output_types or {}))
     for p, layer in model.layer_paths().items():
         if _effective_multiplier(spec, p) == 0 and hasattr(layer, "frozen"):
             layer.frozen = True
     if initialize:
-        _initialize(model)
+        initialize_model(model)
     return model
 
 
-def _build(spec: NetSpec, input_types: dict[str, TensorType], path: tuple[str, ...]) -> WolframModule:
+def build_net(spec: NetSpec, input_types: dict[str, TensorType],
+              path: tuple[str, ...]) -> tuple[WolframModule, dict[str, TensorType]]:
+    """A nested container built at ``path`` (NetMapOperator's mapped net), and its output types."""
+    module = _build(spec, input_types, path, {})
+    return module, module.output_types
+
+
+def _build(spec: NetSpec, input_types: dict[str, TensorType], path: tuple[str, ...],
+           output_types: dict[str, TensorType]) -> WolframModule:
     w = wire(spec, path)
     m = WolframModule(spec, path)
     m.wiring = w
-    types: dict[PortRef, TensorType | None] = {}
-    for name in w.inputs:
+    for name, given in input_types.items():
         declared = spec.inputs.get(name)
-        given = input_types.get(name)
-        if given is not None and declared is not None and not _compatible(declared, given):
-            raise _err(path, f"the input {name!r} is declared as {format_dims(declared.dims)} "
-                             f"but data of shape {format_dims(given.dims)} was given.")
-        types[(None, name)] = _merge(given, declared) if given is not None else declared
-    hints = {src: spec.outputs[o] for o, src in w.outputs.items() if o in spec.outputs}
+        if given is not None and declared is not None and not compatible(declared, given):
+            raise err(path, f"the input port {name!r} is declared as {show(declared)} but the "
+                            f"data give {show(given)}.")
+    inferred = infer(spec, w, input_types, output_types, path)
+    types: dict[PortRef, TensorType | None] = {(None, n): inferred.get((None, n)) for n in w.inputs}
     for key in w.order:
+        module, out_types, refined = _build_node(spec, w, key, types, inferred, path)
         node = spec.nodes[key]
-        npath = _node_path(path, key, node)
-        in_ports = w.node_inputs[key]
-        in_types: dict[str, TensorType | None] = {}
-        for p in in_ports:
-            src = w.feeds[(key, p)]
-            t = types.get(src)
-            declared = node.inputs.get(p)
-            if declared is not None:
-                if t is not None and not _compatible(declared, t):
-                    raise _err(npath, f"the input port {p!r} expects shape "
-                                      f"{format_dims(declared.dims)} but is fed shape "
-                                      f"{format_dims(t.dims)}.")
-                t = _merge(declared, t)
-            if src[0] is None and t is not None and types.get(src) is None:
-                types[src] = t
-            in_types[p] = t
-        if isinstance(node, NetSpec):
-            module = _build(node, {p: t for p, t in in_types.items() if t is not None}, npath)
-            out_types = module.output_types
-            refined = module.input_types
-        else:
-            node_hints = {p: h for (k, p), h in hints.items() if k == key}
-            lspec = replace(node, outputs={**node_hints, **node.outputs}) if node_hints else node
-            kind = _kind(node, npath)
-            module, out_types = kind.build(lspec, in_types, npath)
-            if hasattr(module, "path"):
-                module.path = npath
-                if not getattr(module, "input_types", None):
-                    module.input_types = {p: t for p, t in in_types.items() if t is not None}
-                else:
-                    module.input_types = {**{p: t for p, t in in_types.items() if t is not None},
-                                          **module.input_types}
-                module.output_types = dict(out_types)
-                if hasattr(module, "load_spec_arrays"):
-                    module.load_spec_arrays(node)
-            refined = getattr(module, "input_types", {}) or {}
-        for p in in_ports:
+        npath = node_path(path, key, node)
+        for p in w.node_inputs[key]:
             src = w.feeds[(key, p)]
             if src[0] is None and p in refined:
-                types[src] = _merge(types.get(src), refined[p]) if types.get(src) else refined[p]
+                types[src] = _unify_at(types.get(src), refined[p], npath, p, "input")
         for p, t in out_types.items():
-            declared = node.outputs.get(p)
-            if declared is not None and not _compatible(declared, t):
-                raise _err(npath, f"the output port {p!r} is declared as "
-                                  f"{format_dims(declared.dims)} but the layer produces "
-                                  f"{format_dims(t.dims)}.")
-            types[(key, p)] = _merge(declared, t) if declared is not None else t
+            types[(key, p)] = _unify_at(inferred.get((key, p)), t, npath, p, "output")
         m.keys.append(key)
         m.nodes.append(module)
-    # keep node order as the user gave it for paths, but run in topological order
     order_index = {k: i for i, k in enumerate(m.keys)}
     for name in w.inputs:
         t = types.get((None, name))
-        if not _known(t):
-            raise _err(path, f"the shape of the input port {name!r} could not be inferred; "
-                             f"declare it, e.g. \"{name}\" -> n.")
+        if not known(t):
+            users = [node_path(path, k, spec.nodes[k]) for (k, _p), s in w.feeds.items()
+                     if s == (None, name)]
+            at = f" (it feeds {' > '.join(users[0])})" if users else ""
+            raise err(path, f"the shape of the input port {name!r}{at} could not be inferred; "
+                            f"declare it, e.g. \"{name}\" -> n, or train on data.")
         m.input_types[name] = t  # type: ignore[assignment]
     for name, src in w.outputs.items():
-        t = types.get(src)
-        declared = spec.outputs.get(name)
-        if declared is not None and t is not None and not _compatible(declared, t):
-            raise _err(path, f"the output port {name!r} is declared as {format_dims(declared.dims)} "
-                             f"but the net produces {format_dims(t.dims)}.")
-        m.output_types[name] = _merge(declared, t) if declared is not None else t  # type: ignore[assignment]
-    # reorder modules to the spec's node order for stable paths
+        m.output_types[name] = _unify_at(types.get(src), spec.outputs.get(name), path, name,
+                                         "output")  # type: ignore[assignment]
+    # keep node order as the user gave it for paths, but run in topological order
     perm = [order_index[k] for k in spec.nodes]
     m.nodes = nn.ModuleList([m.nodes[i] for i in perm])
     m.keys = list(spec.nodes)
@@ -564,6 +318,46 @@ def _build(spec: NetSpec, input_types: dict[str, TensorType], path: tuple[str, .
     m._plan = [(idx[k], k, [(p, w.feeds[(k, p)]) for p in w.node_inputs[k]]) for k in w.order]
     _setup_fast_path(m)
     return m
+
+
+def _unify_at(a: TensorType | None, b: TensorType | None, path: tuple[str, ...], port: str,
+              side: str) -> TensorType | None:
+    """``unify`` with a message naming the layer and the port when the two disagree."""
+    if a is None or b is None or compatible(a, b):
+        return unify(a, b)
+    raise err(path, f"the {side} port {port!r} is {show(b)} here, but the rest of the net "
+                    f"makes it {show(a)}.")
+
+
+def _build_node(spec: NetSpec, w: Wiring, key: str, types: dict[PortRef, TensorType | None],
+                inferred: dict[PortRef, TensorType | None],
+                path: tuple[str, ...]) -> tuple[nn.Module, dict[str, TensorType], dict[str, TensorType]]:
+    """One node built from its input types, with the inferred types of its ports as hints;
+    gives (module, output types, input types the node refined)."""
+    node = spec.nodes[key]
+    npath = node_path(path, key, node)
+    in_types: dict[str, TensorType | None] = {}
+    for p in w.node_inputs[key]:
+        src = w.feeds[(key, p)]
+        t = _unify_at(types.get(src), node.inputs.get(p), npath, p, "input")
+        t = t if known(t) else (inferred.get(src) if known(inferred.get(src)) else t)
+        if src[0] is None and t is not None and types.get(src) is None:
+            types[src] = t
+        in_types[p] = t
+    hints = {p: t for p in w.node_outputs[key] if known(t := inferred.get((key, p)))}
+    if isinstance(node, NetSpec):
+        module = _build(node, {p: t for p, t in in_types.items() if t is not None}, npath, hints)
+        return module, module.output_types, module.input_types
+    lspec = replace(node, outputs={**hints, **node.outputs}) if hints else node
+    module, out_types = layer_kind(node, npath).build(lspec, in_types, npath)
+    if hasattr(module, "path"):
+        module.path = npath
+        given = {p: t for p, t in in_types.items() if t is not None}
+        module.input_types = {**given, **(getattr(module, "input_types", None) or {})}
+        module.output_types = dict(out_types)
+        if hasattr(module, "load_spec_arrays"):
+            module.load_spec_arrays(node)
+    return module, out_types, getattr(module, "input_types", {}) or {}
 
 
 def _setup_fast_path(m: WolframModule) -> None:
@@ -589,51 +383,3 @@ def _setup_fast_path(m: WolframModule) -> None:
     m._in_name = w.inputs[0]
     m._out_name = next(iter(w.outputs))
     m._fast = fns
-
-
-def _next_functions(model: WolframModule) -> dict[tuple[str, ...], str | None]:
-    """For each layer path, the ElementwiseLayer function it alone feeds (None if any other)."""
-    out: dict[tuple[str, ...], str | None] = {}
-
-    def entry_layer(mod: WolframModule, port: str) -> tuple[WolframModule, str] | None:
-        consumers = [k for (k, _p), s in mod.wiring.feeds.items() if s == (None, port)]
-        if len(consumers) != 1:
-            return None
-        node = mod.node(consumers[0])
-        if isinstance(node, WolframModule):
-            sub = [p for (k, p), s in mod.wiring.feeds.items() if s == (None, port)]
-            return entry_layer(node, sub[0])
-        return mod, consumers[0]
-
-    def walk(mod: WolframModule, prefix: tuple[str, ...]) -> None:
-        w = mod.wiring
-        for key, node in zip(mod.keys, mod.nodes, strict=True):
-            if isinstance(node, WolframModule):
-                walk(node, (*prefix, key))
-                continue
-            targets = [(k, p) for (k, p), s in w.feeds.items() if s[0] == key]
-            fn = None
-            if len(targets) == 1:
-                tnode = mod.node(targets[0][0])
-                found = (mod, targets[0][0])
-                if isinstance(tnode, WolframModule):
-                    found = entry_layer(tnode, targets[0][1])
-                if found is not None:
-                    spec = found[0].spec.nodes[found[1]]
-                    if isinstance(spec, LayerSpec) and spec.kind == "ElementwiseLayer":
-                        f = spec.args.get("Function")
-                        fn = f if isinstance(f, str) else None
-            out[(*prefix, key)] = fn
-
-    walk(model, ())
-    return out
-
-
-def _initialize(model: WolframModule) -> None:
-    nexts = _next_functions(model)
-    for p, layer in model.layer_paths().items():
-        custom = getattr(layer, "wolfram_initialize", None)
-        if custom is not None:
-            custom(nexts.get(p))
-        else:
-            initialize_layer(layer, nexts.get(p))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from engine.encoders import decoder_to_encoder
+from engine.encoders import target_encoder
 from engine.errors import EngineError
 from engine.graph import WolframModule
 from engine.layers import lookup
@@ -186,12 +186,9 @@ def attach_losses(model: WolframModule, net_spec: NetSpec | None = None,
         terms.append(term)
         target_types[port] = ttype
         dec = spec.decoders.get(port)
-        if dec is not None and term.form in ("Index", "Binary"):
-            enc = decoder_to_encoder(dec)
-            if (enc.kind == "Class") == (term.form == "Index"):
-                target_encoders[port] = enc
-        elif dec is not None and term.form == "Probabilities" and dec.kind == "Class":
-            target_encoders[port] = EncoderSpec("Class", dec.labels, {"OutputForm": "UnitVector"})
+        enc = target_encoder(dec, out_type, term.form) if dec is not None else None
+        if enc is not None:
+            target_encoders[port] = enc
     return TrainingModule(model, terms, target_types, target_encoders)
 
 

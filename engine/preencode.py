@@ -81,6 +81,10 @@ def _fixed_bytes(encoder: EncoderSpec) -> int:
     """Bytes per example of a fixed-shape encoding."""
     if encoder.kind in ("Boolean", "Scalar"):
         return 4
+    if encoder.kind == "Image":
+        from engine.image_coder import image_shape
+
+        return 4 * int(np.prod(image_shape(encoder.options)))
     if encoder.kind == "Class":
         return _code_bytes(encoder)
     return int(encoder.options.get("TargetLength", 1)) * _code_bytes(encoder)
@@ -198,7 +202,9 @@ def plan_encoding(
     cols = dict(dataset_columns)
     n = len(next(iter(cols.values()))) if cols else 0
     enabled = pre_encoding_enabled(config)
-    budget = memory_bound() if memory_limit is None else int(memory_limit)
+    # the bound is read only when something may be kept (a generated batch, encoded per
+    # batch, asks for a plan every batch)
+    budget = 0 if not enabled else memory_bound() if memory_limit is None else int(memory_limit)
     plan = EncodingPlan({}, {}, {}, enabled, n)
     for port, col in cols.items():
         if len(col) != n:

@@ -11,8 +11,8 @@ from typing import IO, Any
 
 from engine.report_base import Reporter
 from engine.report_table import (
-    PERCENT_MEASUREMENTS,
     SHORT_NAMES,
+    is_percent,
     memory_string,
     percent,
     sample_memory,
@@ -155,14 +155,14 @@ class PanelReporter(Reporter):
             table.add_column("validation", justify="right")
         shorts = {**SHORT_NAMES, **(s.get("ShortNames") or {})}
         for name in ["Loss", *s.get("Measurements", ())]:
-            fmt = percent if name in PERCENT_MEASUREMENTS else sci
+            fmt = percent if is_percent(name) else sci
             if name == "Loss":
                 rnd, val = p.get("RoundLoss"), p.get("ValidationLoss")
             else:
                 rnd = (p.get("RoundMeasurements") or {}).get(name)
                 val = (p.get("ValidationMeasurements") or {}).get(name)
             cur = self.current.get(name)
-            cells = [shorts.get(name, name.lower()),
+            cells = [shorts[name] if name in shorts else str(name).lower(),
                      "n.a." if cur is None else fmt(cur), fmt(rnd)]
             if s.get("HasValidation"):
                 cells.append(fmt(val))

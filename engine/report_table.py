@@ -15,6 +15,14 @@ PERCENT_MEASUREMENTS = frozenset({
     "ErrorRate", "Accuracy", "Precision", "Recall", "F1Score", "FScore",
     "AreaUnderROCCurve", "CohenKappa", "MatthewsCorrelationCoefficient", "IntersectionOverUnion",
 })
+
+
+def is_percent(name: object) -> bool:
+    """Whether a measurement is shown as a percentage (``{"Accuracy", k}`` like "Accuracy")."""
+    base = name[0] if isinstance(name, tuple) and name else name
+    return base in PERCENT_MEASUREMENTS
+
+
 SHORT_NAMES = {"Loss": "loss", "ErrorRate": "error", "Accuracy": "accuracy",
                "MeanSquare": "mse", "MeanDeviation": "mae", "RSquared": "r2"}
 # Timer keys in the Print column order (§4.1) and the header they sit under.
@@ -30,7 +38,7 @@ def sci(x: float | None) -> str:
     §6.2: the mantissa gets 3 decimals and is then cut to 4 characters, so a negative
     mantissa keeps one decimal; exponent 0 is written ``*^+0``.
     """
-    if x is None:
+    if x is None or not isinstance(x, int | float):  # per-class associations, matrices
         return DASH
     x = float(x)
     if math.isnan(x):
@@ -51,7 +59,7 @@ def sci(x: float | None) -> str:
 
 def percent(x: float | None) -> str:
     """A rate as NetTrain prints it: ``100%``, ``55.0%``, ``5.50%``, ``0.123%``, ``0%``."""
-    if x is None:
+    if x is None or not isinstance(x, int | float):  # per-class associations, matrices
         return DASH
     x = float(x)
     if math.isnan(x):
@@ -182,7 +190,7 @@ class PrintReporter(Reporter):
         ]
         shorts = {**SHORT_NAMES, **(s.get("ShortNames") or {})}
         for name in ["Loss", *s.get("Measurements", ())]:
-            short = shorts.get(name, name.lower())
+            short = shorts[name] if name in shorts else str(name).lower()
             width = max(10, len(short))  # "Output loss" must not push the row out of line
             cols.append(("current", short, width))
             cols.append(("round", short, width))
@@ -230,7 +238,7 @@ class PrintReporter(Reporter):
         ]
         fmt_of = {}
         for name in ["Loss", *s.get("Measurements", ())]:
-            fmt = percent if name in PERCENT_MEASUREMENTS else sci
+            fmt = percent if is_percent(name) else sci
             fmt_of[name] = fmt
             if name == "Loss":
                 rnd, val = p.get("RoundLoss"), p.get("ValidationLoss")

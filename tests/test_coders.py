@@ -134,13 +134,18 @@ def test_decode_boolean():
 
 
 @pytest.mark.parametrize("expr, fragment", [
-    (wl.NetEncoder(("Image", (28, 28))), 'NetEncoder "Image" is not supported'),
+    (wl.NetEncoder(("Audio",)), 'NetEncoder "Audio" is not supported'),
+    (wl.NetEncoder(("Image", (28, 28), "Sepia")), 'ColorSpace should be "RGB"'),
+    (wl.NetEncoder(("Image", (28, 28), wl.Rule("ColorChannels", 3), wl.Rule("ColorSpace", "Grayscale"))),
+     'ColorChannels -> 3 does not fit ColorSpace -> "Grayscale"'),
+    (wl.NetEncoder(("Image", (28, 28), wl.Rule("Interleaving", True))), "Interleaving -> True is not supported"),
     (wl.NetEncoder(("Class", ("a", "a"))), "not distinct"),
     (wl.NetEncoder(("Class",)), "needs a list of labels"),
     (wl.NetEncoder(("Characters", "abc", wl.Rule("Foo", 1))), 'unknown option "Foo"'),
     (wl.NetEncoder(("Tokens", "English")), "list of strings"),
     (wl.NetDecoder(("Class", wl.Range(0.5, 3))), "non-integer"),
-    (wl.NetDecoder("Image"), 'NetDecoder "Image" is not supported'),
+    (wl.NetDecoder("Audio"), 'NetDecoder "Audio" is not supported'),
+    (wl.NetDecoder(("Image", wl.Rule("Method", "Squash"))), 'Method should be "Stretch"'),
 ])
 def test_bad_coders(expr, fragment):
     reader = to_encoder_spec if expr.head.name == "NetEncoder" else to_decoder_spec

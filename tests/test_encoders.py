@@ -41,7 +41,9 @@ def test_boolean_and_scalar():
     np.testing.assert_array_equal(encode_column(EncoderSpec("Boolean"), [True, False, True]), [1, 0, 1])
     with pytest.raises(EngineError, match="example 2: 1 is not True or False"):
         encode_column(EncoderSpec("Boolean"), [True, 1])
-    np.testing.assert_allclose(encode_column(EncoderSpec("Scalar"), [1, 2.5]), [1.0, 2.5])
+    # NetEncoder["Scalar"] gives a length-1 vector: the paclet's layer tests build
+    # ConstantPlusLayer with "Input" -> "Scalar" and get an output of dimensions {1}.
+    np.testing.assert_allclose(encode_column(EncoderSpec("Scalar"), [1, 2.5]), [[1.0], [2.5]])
     with pytest.raises(EngineError, match="example 2: 'x' is not a real number"):
         encode_column(EncoderSpec("Scalar"), [1.0, "x"])
 

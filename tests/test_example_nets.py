@@ -91,10 +91,20 @@ def test_example_net_trains_and_writes_back(prefix: str) -> None:
                                    rtol=0, atol=1e-6)
 
 
-def test_image_encoder_example_is_refused_with_a_message() -> None:
-    with pytest.raises(wlbridge.WLSyntaxError.__mro__[1]) as err:  # WLMessage
-        wlbridge.Net(_net_text("01"))
-    assert "NetTrain::invnet" in str(err.value) and "Image" in str(err.value)
+def test_image_encoder_example_trains_on_grayscale_images() -> None:
+    """Example 1's NetEncoder[{"Image", {28, 28}, ColorSpace -> "Grayscale"}] takes 8-bit
+    arrays {h, w} of any size (conformed to 28 x 28) and learns which half is bright."""
+    pytest.importorskip("PIL")
+    x, cls = _images(48, (1, 32, 32))
+    pixels = (np.clip(x[:, 0] * 0.5 + 0.3, 0, 1) * 255).astype(np.uint8)
+    result = wlbridge.net_train(_net_text("01"), {"Input": list(pixels), "Output": cls},
+                                "All", MaxTrainingRounds=15, TrainingProgressReporting=None,
+                                RandomSeeding=3)
+    losses = result["RoundLossList"]
+    assert losses[-1] < 0.5 * losses[0]
+    net = result["TrainedNet"]
+    assert net.input_types["Input"].dims == (1, 28, 28)
+    assert np.mean(np.array(net(list(pixels))) == cls) > 0.9
 
 
 def test_trained_net_is_wxf_serializable_as_its_constructor() -> None:

@@ -232,10 +232,10 @@ BAD = [
      r"incompatible sizes at level 1: \{2\}, \{3\}"),
     (NetSpec("chain", {"1": L("LinearLayer", {"OutputDimensions": (2,)}, inputs={"Input": TensorType((5,))})},
              inputs={"Input": TensorType((4,))}),
-     r"the input port 'Input' expects shape \{5\} but is fed shape \{4\}"),
+     r"LinearLayer: the input port 'Input' would need to be \{5\}, but the rest of the net makes it \{4\}"),
     (NetSpec("chain", {"1": L("LinearLayer", {"OutputDimensions": (2,)})},
              inputs={"Input": TensorType((4,))}, outputs={"Output": TensorType((3,))}),
-     r"output port .Output. is declared as \{3\} but the net produces \{2\}"),
+     r"LinearLayer: the output port 'Output' would need to be \{2\}, but the rest of the net makes it \{3\}"),
 ]
 
 

@@ -106,10 +106,10 @@ def test_unsupported_measurements_are_refused(cls_data, reg_data):
     """An unknown name, NetPort specs and sub-options are refused naming the item and the
     supported names; a measurement the net cannot give names the output it needs."""
     train, _ = cls_data
-    with pytest.raises(wlbridge.messages.WLMessage, match=r"netinvopt.*'Precision'.*"
+    with pytest.raises(wlbridge.messages.WLMessage, match=r"netinvopt.*'CohenKappa'.*"
                        r"'Accuracy'.*'MeanDeviation'"):
         wlbridge.net_train(CLS, train, options=FROZEN + ', TrainingProgressMeasurements -> '
-                           '{"Accuracy", "Precision"}')
+                           '{"Accuracy", "CohenKappa"}')
     with pytest.raises(wlbridge.messages.WLMessage, match="netinvopt.*NetPort"):
         wlbridge.net_train(CLS, train, options=FROZEN + ', TrainingProgressMeasurements -> '
                            'NetPort["Output"]')
@@ -124,7 +124,9 @@ def test_unsupported_measurements_are_refused(cls_data, reg_data):
     with pytest.raises(EngineError, match=r"netinvopt.*'Accuracy'.*CrossEntropyLossLayer"):
         wlbridge.net_train(REG, rtrain, options=FROZEN + ', TrainingProgressMeasurements -> '
                            '"Accuracy"')
-    assert NAMES == ("ErrorRate", "Accuracy", "MeanSquare", "RootMeanSquare", "MeanDeviation")
+    assert NAMES == ("ErrorRate", "Accuracy", "Precision", "Recall", "F1Score", "FScore",
+                     "ConfusionMatrix", "AreaUnderROCCurve", "MeanSquare", "RootMeanSquare",
+                     "MeanDeviation")
 
 
 def test_print_table_has_a_column_group_per_measurement(cls_data, capsys):

@@ -41,13 +41,17 @@ def test_example_nets_convert(n):
     assert list(again.nodes) == list(spec.nodes) and again.edges == spec.edges
 
 
-def test_example_1_image_encoder_is_refused_clearly():
-    with pytest.raises(WLMessage) as err:
-        spec_of(example(1))
-    assert str(err.value) == (
-        'NetTrain::invnet: NetChain: port "Input": the NetEncoder "Image" is not supported '
-        "(supported: Class, Boolean, Scalar, Characters, Tokens)"
-    )
+def test_example_1_image_encoder_reads():
+    """Example 1's NetEncoder[{"Image", {28, 28}, ColorSpace -> "Grayscale"}]: a {1, 28, 28}
+    input (one channel; the size is {width, height}, the tensor {c, height, width})."""
+    spec = spec_of(example(1))
+    enc = spec.encoders["Input"]
+    assert enc.kind == "Image" and enc.options["ImageSize"] == (28, 28)
+    assert enc.options["ColorSpace"] == "Grayscale" and spec.inputs["Input"].dims == (1, 28, 28)
+    with pytest.raises(WLMessage, match=r'NetChain: port "Input": the NetEncoder "Audio" is not '
+                                        r"supported \(supported: Class, Boolean, Scalar, "
+                                        r"Characters, Tokens, Image\)"):
+        spec_of('NetChain[{LinearLayer[2]}, "Input" -> NetEncoder["Audio"]]')
 
 
 def test_lenet_layers_and_short_forms():

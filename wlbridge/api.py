@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wlbridge.data import to_dataset
+from wlbridge.data import load, to_dataset
 from wlbridge.results import NetTrainResults, check_property
 
 
@@ -26,8 +26,10 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
     """
     import torch
 
+    from engine.generated import GeneratedData
     from engine.loop import train
     from engine.spec import Dataset
+    from wlbridge.generators import first_batch, generated_data, generator_spec
     from wlbridge.nets import Net
 
     if isinstance(prop, list | tuple) and len(prop) == 0:
@@ -42,17 +44,24 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
         from wlbridge.syntax import parse
 
         net = parse(net)
-    user_net = Net(net, seed=config.random_seed)
+    given_net, given_data = net, data
+    gen = generator_spec(data)
+    bs = config.batch_size or 64
+    if gen is not None:  # NetTrain[net, f]: batch 1 now (it fixes open shapes), then per batch
+        data = first_batch(gen[0], bs, _port_names(net))
+    data = load(data)
+    user_net = _net_for_data(net, data, config)
     expr, spec = user_net.expr, user_net.spec
     training = _training_module(user_net, config)
     ports = _PortView(training, spec)
-    dataset = to_dataset(data, ports)
-    if config.validation_set is not None and not isinstance(config.validation_set,
-                                                            float | Dataset):
-        config.validation_set = to_dataset(config.validation_set, ports,
-                                           what="validation data")
-    if prop == "TrainingNet":
-        return training
+    dataset = generated_data(gen[0], gen[1], bs, ports, data) if gen is not None \
+        else to_dataset(data, ports)
+    vs = config.validation_set
+    if vs is not None and not isinstance(vs, float | Dataset | GeneratedData):
+        vgen = generator_spec(vs)
+        config.validation_set = to_dataset(vs, ports, what="validation data") if vgen is None \
+            else generated_data(vgen[0], vgen[1], bs, ports,
+                                first_batch(vgen[0], bs, list(ports.input_types), True), True)
     reporter = _reporter(config)
     module = user_net.module
 
@@ -74,12 +83,38 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
         inner = getattr(clone, "net", None) or getattr(clone, "module", None) or clone
         return Net.from_module(expr, inner, spec)
 
-    results = NetTrainResults.from_train(result, trained, final_net=final_net)
+    from wlbridge.run_properties import input_form, training_net_expr
+
+    results = NetTrainResults.from_train(
+        result, trained, final_net=final_net,
+        training_net=lambda: Net(training_net_expr(trained.to_wl(), training)),
+        input_form=input_form(given_net, given_data, options, opts))
     if prop == "All":
         return results
     if isinstance(prop, list | tuple):
         return [results[p] for p in prop]
     return results[prop]
+
+
+def _port_names(net: Any) -> list[str]:
+    """The training ports of a net not yet built: its inputs, then one target per output."""
+    from engine.wiring import HEADS, wire
+    from wlbridge.nets import to_net_spec
+
+    spec = to_net_spec(net)
+    w = wire(spec, (HEADS.get(spec.kind, spec.kind),))
+    return [*w.inputs, *w.outputs]
+
+
+def _net_for_data(net: Any, data: Any, config: Any) -> Any:
+    """The user's net built with the open port shapes the training data fix (NetTrain infers
+    them from the data: `wlbridge.data_shapes`)."""
+    from wlbridge.data_shapes import data_port_types
+    from wlbridge.nets import Net, to_net_spec
+
+    spec = to_net_spec(net)
+    ins, outs = data_port_types(data, spec, explicit_loss=bool(config.loss_function))
+    return Net(net, seed=config.random_seed, input_types=ins, output_types=outs)
 
 
 def _resolve_options(options: Any, opts: dict[str, Any]) -> Any:

@@ -22,7 +22,7 @@ from typing import Any
 
 EXIT_OK, EXIT_TRAINING, EXIT_INPUT = 0, 1, 2
 TEXT_FILES = (".wl", ".m")
-DATA_FILES = (".wl", ".m", ".wxf", ".npz")
+DATA_FILES = (".wl", ".m", ".wxf", ".npz", ".json")
 # Engine tags that mean "training went wrong", not "the input was wrong" (exit code 1).
 TRAINING_FAILURE_TAGS = frozenset({"arrdiv", "aborted", "interrupted"})
 
@@ -83,6 +83,10 @@ def read_data(arg: str) -> Any:
         if not path.is_file():
             raise CLIError("nofile", f"The data file {str(path)!r} does not exist.")
         return path
+    from wlbridge.generators import import_generator, is_module_path
+
+    if is_module_path(arg):  # pkg.mod:function, a generator of batches
+        return import_generator(arg)
     return read_expression(arg)
 
 
@@ -272,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a net, like NetTrain[net, data, prop, opts]")
     train.add_argument("net", metavar="NET", help="Wolfram text or a .wl/.m/.wxf file")
-    train.add_argument("data", metavar="DATA", help="Wolfram text or a .wl/.m/.wxf/.npz file")
+    train.add_argument("data", metavar="DATA", help="Wolfram text, a .wl/.m/.wxf/.npz/.json file, or "
+                       "pkg.mod:function (a generator of batches)")
     train.add_argument("prop", metavar="PROP", nargs="?", default=None,
                        help='a property ("TrainedNet", "LossEvolutionPlot", ...) or All')
     train.add_argument("--options", metavar="TEXT",

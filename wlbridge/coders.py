@@ -1,11 +1,13 @@
 """NetEncoder / NetDecoder expressions <-> `EncoderSpec` / `DecoderSpec`, and decoded outputs.
 
 Supported (wl-nets.md §4): encoders "Class" (Index or "IndicatorVector"/"UnitVector"), "Boolean",
-"Scalar", "Characters", "Tokens"; decoders "Class" and "Boolean". Labels are kept as the Wolfram
+"Scalar", "Characters" (``{"Characters", Automatic, ...}`` is the default table), "Tokens",
+"Image" (`image_options`; Pillow does the work, `engine.image_coder`); decoders "Class",
+"Boolean", "Scalar", "Characters", "Tokens" and "Image". Labels are kept as the Wolfram
 values the user wrote (strings, integers, symbols). ``Range[a, b]`` / ``Range[n]`` /
 ``Range[a, b, d]`` in a label position is expanded literally, because in text it arrives
-unevaluated (``NetDecoder[{"Class", Range[0, 9]}]``). Anything else, e.g. the "Image" encoder,
-is refused with ``NetTrain::invnet`` naming the coder.
+unevaluated (``NetDecoder[{"Class", Range[0, 9]}]``). Anything else is refused with
+``NetTrain::invnet`` naming the coder.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from wolframclient.language import wl
+from wolframclient.language.expression import WLFunction
 
 from engine.spec import DecoderSpec, EncoderSpec, LengthVar, TensorType
 from wlbridge.nets.exprs import head_name, invnet, is_int, is_rule, short, split_args, symbol_name
@@ -22,8 +25,10 @@ from wlbridge.nets.exprs import head_name, invnet, is_int, is_rule, short, split
 # NetEncoder["Characters"] default table: tab, newline, then codes 32..126 (wl-nets.md §4).
 DEFAULT_CHARACTERS = "\t\n" + "".join(chr(c) for c in range(32, 127))
 
-ENCODER_KINDS = ("Class", "Boolean", "Scalar", "Characters", "Tokens")
-DECODER_KINDS = ("Class", "Boolean")
+ENCODER_KINDS = ("Class", "Boolean", "Scalar", "Characters", "Tokens", "Image")
+DECODER_KINDS = ("Class", "Boolean", "Scalar", "Characters", "Tokens", "Image")
+IMAGE_OPTIONS = ("ImageSize", "ColorSpace", "ColorChannels", "MeanImage", "VarianceImage",
+                 "Method", "Interleaving", "DataTransposed")
 
 
 def expand_labels(expr: Any, what: str) -> tuple[Hashable, ...]:
@@ -89,8 +94,10 @@ def to_encoder_spec(expr: Any) -> EncoderSpec:
     if kind in ("Boolean", "Scalar"):
         _no_extra(what, args, 0, opts, ())
         return EncoderSpec(kind)
+    if kind == "Image":
+        return EncoderSpec("Image", (), image_options(what, args, opts))
     if kind == "Characters":
-        table = args[0] if args else DEFAULT_CHARACTERS
+        table = args[0] if args and symbol_name(args[0]) != "Automatic" else DEFAULT_CHARACTERS
         if isinstance(table, str):
             labels: tuple[Hashable, ...] = tuple(table)
         elif isinstance(table, (tuple, list)) and all(isinstance(c, str) and len(c) == 1 for c in table):
@@ -125,13 +132,73 @@ def to_decoder_spec(expr: Any) -> DecoderSpec:
     what = f'NetDecoder "{kind}"'
     if kind not in DECODER_KINDS:
         raise invnet(f'the NetDecoder "{kind}" is not supported (supported: {", ".join(DECODER_KINDS)})')
-    if kind == "Boolean":
+    if kind in ("Boolean", "Scalar"):
         _no_extra(what, args, 0, opts, ())
-        return DecoderSpec("Boolean")
+        return DecoderSpec(kind)
+    if kind == "Image":
+        return DecoderSpec("Image", (), image_options(what, args, opts, decoder=True))
+    if kind in ("Characters", "Tokens"):
+        enc = to_encoder_spec(WLFunction(wl.NetEncoder, expr.args[0]))
+        return DecoderSpec(kind, enc.labels, {k: v for k, v in enc.options.items()
+                                              if k == "IgnoreCase"})
     labels = expand_labels(args[0], what) if args else ()
     _no_extra(what, args, 1, opts, ("InputDepth",))
     options = {"InputDepth": opts["InputDepth"]} if "InputDepth" in opts else {}
     return DecoderSpec("Class", labels, options)
+
+
+def image_options(what: str, args: list[Any], opts: dict[str, Any],
+                  decoder: bool = False) -> dict[str, Any]:
+    """The "Image" coder's parameters: ``{"Image", size, colorspace, opts...}`` (size n or
+    {width, height}; the decoder takes no size) with Wolfram's option names."""
+    _no_extra(what, args, 1 if decoder else 2, opts, IMAGE_OPTIONS)
+    out: dict[str, Any] = {}
+    size = opts.get("ImageSize", None if decoder else (args[0] if args else (128, 128)))
+    if size is not None:
+        if is_int(size) and size > 0:
+            size = (int(size), int(size))
+        if not (isinstance(size, (tuple, list)) and len(size) == 2 and all(is_int(d) and d > 0
+                                                                         for d in size)):
+            raise invnet(f"{what}: the size should be n or {{width, height}}, not {short(size)}")
+        out["ImageSize"] = (int(size[0]), int(size[1]))
+    space = args[1 if not decoder else 0] if len(args) > (0 if decoder else 1) else \
+        opts.get("ColorSpace", None)
+    space = symbol_name(space) or space if space is not None else None
+    if space is not None and space not in ("RGB", "Grayscale", "CMYK", "HSB"):
+        raise invnet(f'{what}: ColorSpace should be "RGB", "Grayscale", "CMYK" or "HSB", not '
+                     f"{short(space)}")
+    channels = opts.get("ColorChannels")
+    if channels is not None and not (is_int(channels) and channels > 0):
+        raise invnet(f"{what}: ColorChannels should be a positive integer, not {short(channels)}")
+    want = {"RGB": 3, "Grayscale": 1, "CMYK": 4, "HSB": 3}.get(space) if space else None
+    if channels is not None and want is not None and channels != want:
+        raise invnet(f"{what}: ColorChannels -> {channels} does not fit ColorSpace -> "
+                     f'"{space}" ({want} channels)')
+    if space is None and channels is not None:
+        space = {1: "Grayscale", 3: "RGB", 4: "CMYK"}.get(int(channels))
+        if space is None:
+            raise invnet(f"{what}: no color space has {channels} channels")
+    out["ColorSpace"] = space or "RGB"
+    out["ColorChannels"] = {"RGB": 3, "Grayscale": 1, "CMYK": 4, "HSB": 3}[out["ColorSpace"]]
+    for name in ("MeanImage", "VarianceImage"):
+        v = opts.get(name)
+        if v is None or symbol_name(v) == "None":
+            continue
+        arr = np.asarray(v, dtype=object if not isinstance(v, np.ndarray) else None)
+        try:
+            out[name] = np.asarray(v, dtype=np.float32) if arr.ndim else float(v)
+        except (TypeError, ValueError):
+            raise invnet(f"{what}: {name} should be a number, a list of numbers (one per "
+                         f"channel) or an array, not {short(v)}") from None
+    method = opts.get("Method", "Stretch")
+    if method not in ("Stretch", "Fit", "Fill"):
+        raise invnet(f'{what}: Method should be "Stretch", "Fit" or "Fill", not {short(method)}')
+    out["Method"] = method
+    for flag in ("Interleaving", "DataTransposed"):
+        if opts.get(flag, False) is not False:
+            raise invnet(f"{what}: {flag} -> {short(opts[flag])} is not supported (channels "
+                         "first, height before width)")
+    return out
 
 
 def _no_extra(what: str, args: list[Any], max_args: int, opts: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -163,8 +230,14 @@ def encoder_type(spec: EncoderSpec, length_id: int = 0) -> TensorType:
     if spec.kind == "Class":
         n = len(spec.labels)
         return TensorType((n,)) if spec.options.get("OutputForm") == "UnitVector" else TensorType((), n)
-    if spec.kind in ("Boolean", "Scalar"):
+    if spec.kind == "Boolean":
         return TensorType(())
+    if spec.kind == "Scalar":  # a number as a length-1 vector
+        return TensorType((1,))
+    if spec.kind == "Image":
+        from engine.image_coder import image_shape
+
+        return TensorType(image_shape(spec.options))
     count = len(spec.labels) + (1 if spec.kind == "Tokens" else 0)
     length = spec.options.get("TargetLength") or LengthVar(length_id)
     if spec.options.get("OutputForm") == "UnitVector":
@@ -176,6 +249,13 @@ def decoder_type(spec: DecoderSpec) -> TensorType:
     """The tensor type a decoder consumes (the net's output port), rank left open when unknown."""
     if spec.kind == "Boolean":
         return TensorType(())
+    if spec.kind == "Scalar":
+        return TensorType((1,))
+    if spec.kind == "Image":  # {channels, height, width}; the size comes from the net
+        c = spec.options.get("ColorChannels")
+        return TensorType((c, None, None) if "ColorSpace" in spec.options else (None,) * 3)
+    if spec.kind in ("Characters", "Tokens"):  # a sequence of probability vectors
+        return TensorType((None, len(spec.labels) + (spec.kind == "Tokens")))
     if spec.labels and spec.options.get("InputDepth", 1) == 1:
         return TensorType((len(spec.labels),))
     return TensorType(None)
@@ -190,6 +270,8 @@ def encoder_to_wl(spec: EncoderSpec) -> Any:
         if spec.options.get("OutputForm") == "UnitVector":
             parts.append("UnitVector")
         return wl.NetEncoder(tuple(parts))
+    if spec.kind == "Image":
+        return wl.NetEncoder(("Image", spec.options["ImageSize"], *_image_rules(spec.options)))
     if spec.kind == "Characters":
         table: Any = "".join(spec.labels)  # type: ignore[arg-type]
         parts = ["Characters", table]
@@ -210,8 +292,13 @@ def encoder_to_wl(spec: EncoderSpec) -> Any:
 
 def decoder_to_wl(spec: DecoderSpec) -> Any:
     """The ``NetDecoder[...]`` expression for a `DecoderSpec` (write-back)."""
-    if spec.kind == "Boolean":
-        return wl.NetDecoder("Boolean")
+    if spec.kind in ("Boolean", "Scalar"):
+        return wl.NetDecoder(spec.kind)
+    if spec.kind == "Image":
+        return wl.NetDecoder(("Image", *_image_rules(spec.options)))
+    if spec.kind in ("Characters", "Tokens"):
+        table: Any = "".join(spec.labels) if spec.kind == "Characters" else tuple(spec.labels)
+        return wl.NetDecoder((spec.kind, table))
     if spec.kind == "Class":
         if not spec.labels:
             return wl.NetDecoder("Class")
@@ -220,6 +307,17 @@ def decoder_to_wl(spec: DecoderSpec) -> Any:
             parts.append(wl.Rule("InputDepth", spec.options["InputDepth"]))
         return wl.NetDecoder(tuple(parts))
     raise invnet(f'cannot write the NetDecoder "{spec.kind}"')
+
+
+def _image_rules(options: dict[str, Any]) -> list[Any]:
+    rules = [wl.Rule(wl.ColorSpace, options.get("ColorSpace", "RGB"))]
+    for name in ("MeanImage", "VarianceImage"):
+        if options.get(name) is not None:
+            v = options[name]
+            rules.append(wl.Rule(name, v if isinstance(v, float) else np.asarray(v, np.float32)))
+    if options.get("Method", "Stretch") != "Stretch":
+        rules.append(wl.Rule(wl.Method, options["Method"]))
+    return rules
 
 
 def decode(decoder: DecoderSpec, probs: np.ndarray, prop: Any = "Decision") -> Any:
@@ -234,6 +332,12 @@ def decode(decoder: DecoderSpec, probs: np.ndarray, prop: Any = "Decision") -> A
     """
     probs = np.asarray(probs, dtype=np.float64)
     prop = _prop(prop)
+    if decoder.kind in ("Scalar", "Image", "Characters", "Tokens"):
+        if prop != "Decision":
+            raise invnet(f'unknown property {short(prop)} of a "{decoder.kind}" decoder')
+        from engine.encoders import decode_column
+
+        return decode_column(decoder, probs[None])[0]
     if decoder.kind == "Boolean":
         if probs.ndim > 0:
             return tuple(decode(decoder, p, prop) for p in probs)

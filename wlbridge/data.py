@@ -1,9 +1,11 @@
 """NetTrain's data forms (reference §9.2) -> `engine.spec.Dataset` keyed by training ports.
 
 Accepted: ``{in -> out, ...}``, ``{ins} -> {outs}``, ``<|"port" -> {...}, ...|>``, a list of
-associations, Python forms (a dict of numpy columns ``{"Input": X, "Output": y}``, a tuple
+associations (also inside ``Dataset[...]``), Python forms (a dict of numpy columns ``{"Input": X, "Output": y}``, a tuple
 ``(X, y)``, a list of ``(x, y)`` pairs), Wolfram text, and files ``.wxf`` (wolframclient),
-``.wl``/``.m`` (our parser) and ``.npz`` (one array per port). The ports are the training net's
+``.wl``/``.m`` (our parser), ``.npz`` (one array per port) and ``.json`` (a list of records
+or an object of columns). Integers and booleans on a real port become reals; one-hot vectors
+on a class-index target become indices. The ports are the training net's
 inputs: the net's own inputs plus one target per output, named like the output (wl-nets.md §5).
 
 Problems are reported before training with NetTrain's message names (``nodata``, ``invtdata``,
@@ -26,7 +28,7 @@ from engine.spec import Dataset, DecoderSpec, EncoderSpec, LengthVar, NetSpec, T
 from wlbridge.messages import WLMessage, message
 from wlbridge.options.exprs import show
 
-FILE_SUFFIXES = (".wxf", ".wl", ".m", ".npz")
+FILE_SUFFIXES = (".wxf", ".wl", ".m", ".npz", ".json")
 
 
 def _err(tag: str, text: str) -> WLMessage:
@@ -74,7 +76,23 @@ def load_file(path: Path) -> Any:
         from wlbridge.syntax import parse
 
         return parse(path.read_text())
-    raise _err("invtdata", f"the data file {str(path)!r} should be .wxf, .wl, .m or .npz.")
+    if suffix == ".json":  # a list of records (Dataset-style) or an object of columns
+        import json
+
+        try:
+            return _from_json(json.loads(path.read_text()))
+        except ValueError as err:
+            raise _err("invtdata", f"the data file {str(path)!r} is not valid JSON ({err}).") from None
+    raise _err("invtdata", f"the data file {str(path)!r} should be .wxf, .wl, .m, .npz or .json.")
+
+
+def _from_json(value: Any) -> Any:
+    """JSON arrays as tuples, as wolframclient gives Wolfram lists (objects stay dicts)."""
+    if isinstance(value, list):
+        return tuple(_from_json(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _from_json(v) for k, v in value.items()}
+    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,10 +160,17 @@ def to_dataset(data: Any, net: NetSpec | Any, *, what: str = "training data") ->
     return Dataset(out)
 
 
+def raw_columns(data: Any, ports: list[str], what: str = "training data") -> dict[str, Any]:
+    """The data's columns by port name, not yet checked (for shape inference from data)."""
+    return _columns(load(data), ports, what)
+
+
 def _columns(data: Any, ports: list[str], what: str) -> dict[str, Any]:
     """Split any form into raw columns by port name."""
     if isinstance(data, Dataset):
         return dict(data.columns)
+    if _head(data) == "Dataset" and len(data.args) >= 1:  # Dataset[{<|...|>, ...}]
+        return _columns(data.args[0], ports, what)
     if isinstance(data, dict):
         return {str(k): v for k, v in data.items()}
     if _is_rule(data):  # {ins} -> {outs}
@@ -250,6 +275,8 @@ def _numeric(port: str, values: Any, t: TensorType, what: str) -> Any:
             if a.dtype.kind not in "biuf":
                 raise _err("invtdata", f"example {i + 1} of port {port!r} in the {what} is "
                            f"not numeric: {_short(values[i])}.")
+        if not t.is_index:  # integers and booleans on a real port are reals (NetTrain casts)
+            out = [a.astype(np.float32) if a.dtype.kind in "biu" else a for a in out]
         return out
     try:
         arr = np.asarray(values)
@@ -260,17 +287,22 @@ def _numeric(port: str, values: Any, t: TensorType, what: str) -> Any:
         bad = _first_bad(values, t)
         raise _err("invtdata", f"example {bad + 1} of port {port!r} in the {what} is not an "
                    f"array of numbers of the port's shape: {_short(values[bad])}.")
+    if t.is_index and t.dims is not None and arr.ndim == len(t.dims) + 2 and \
+            arr.shape[-1] == t.index_range:
+        arr = _from_one_hot(port, arr, values, what)
     if t.is_index:
         if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
             bad = int(np.flatnonzero((arr != np.round(arr)).reshape(len(arr), -1).any(1))[0])
             raise _err("invtdata", f"example {bad + 1} of port {port!r} in the {what} should "
                        f"be integers in 1..{t.index_range}.")
         arr = arr.astype(np.int64)
-        out_of_range = (arr < 1) | (arr > t.index_range)
+        out_of_range = (arr < 1) | (arr > t.index_range) if t.index_range else arr < 1
         if out_of_range.any():
             bad = int(np.flatnonzero(out_of_range.reshape(len(arr), -1).any(1))[0])
             raise _err("invtdata", f"example {bad + 1} of port {port!r} in the {what} has a "
                        f"value outside 1..{t.index_range}: {_short(values[bad])}.")
+    elif arr.dtype.kind in "biu":  # integers and booleans on a real port are reals
+        arr = arr.astype(np.float32)
     want = _fixed_dims(t)
     if want is not None:
         got = arr.shape[1:]
@@ -282,6 +314,19 @@ def _numeric(port: str, values: Any, t: TensorType, what: str) -> Any:
         elif want == () and got == (1,):
             arr = arr.reshape(-1)
     return arr
+
+
+def _from_one_hot(port: str, arr: np.ndarray, values: Any, what: str) -> np.ndarray:
+    """One-hot class targets (a unit vector per example) as the 1-based indices the
+    cross-entropy "Index" target takes; anything but exact unit vectors is refused."""
+    unit = np.isin(arr, (0, 1)).all(axis=-1) & (arr.sum(axis=-1) == 1)
+    if not unit.all():
+        bad = int(np.flatnonzero(~unit.reshape(len(arr), -1).all(1))[0])
+        raise _err("invtdata", f"example {bad + 1} of port {port!r} in the {what} should be a "
+                   f"class index or a one-hot vector, not {_short(values[bad])}; for "
+                   "probability targets use LossFunction -> CrossEntropyLossLayer["
+                   "\"Probabilities\"].")
+    return arr.argmax(axis=-1) + 1
 
 
 def _fixed_dims(t: TensorType) -> tuple[int, ...] | None:

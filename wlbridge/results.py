@@ -21,10 +21,11 @@ ALIASES = {
     "FinalRoundLoss": "RoundLoss", "FinalValidationLoss": "ValidationLoss",
     "MeanInputsPerSecond": "MeanExamplesPerSecond", "TotalInputs": "ExamplesProcessed",
     "ArraysLearningRateMultipliers": "WeightsLearningRateMultipliers",
+    "EvolutionPlots": "FinalPlots",
 }
 #: Computed on request, not listed by `properties()` (NetTrain's hidden ones).
 HIDDEN = ("RoundLossQuartiles", "FinalNet", "OptimizerSteps", "BatchPermutation",
-          "ExampleLosses")
+          "ExampleLosses", "NetTrainInputForm")  # the last holds all the data: on request only
 #: SkippedTrainingData is always empty: examples NetTrain would skip mid-training (failing to
 #: encode) are refused with a message before training starts here, so none is ever skipped.
 SKIPPED_TRAINING_DATA = {"SkippedExampleIndices": (), "SkippedBatchIndices": (),
@@ -56,14 +57,17 @@ class NetTrainResults(WLSerializable):
 
     @classmethod
     def from_train(cls, r: Any, trained_net: Any, final_net: Callable[[], Any] | None = None,
-                   training_net: Callable[[], Any] | None = None) -> NetTrainResults:
+                   training_net: Callable[[], Any] | None = None,
+                   input_form: Any = None) -> NetTrainResults:
         """Properties of the engine's `TrainResult` ``r``; nets are `wlbridge.Net` objects."""
         has_val = bool(r.validation_losses)
 
         def last(losses: list[float], meas: list[dict[str, float]]) -> dict | None:
             if not losses:
                 return None
-            return {"Loss": float(losses[-1]), **{k: float(v) for k, v in meas[-1].items()}}
+            return {"Loss": float(losses[-1]),
+                    **{k: float(v) if isinstance(v, int | float) else v
+                       for k, v in meas[-1].items()}}
 
         v: dict[str, Any] = {
             "TrainedNet": trained_net,
@@ -108,6 +112,8 @@ class NetTrainResults(WLSerializable):
             "$Timings": r.timings,
             "$PlotLossQuartiles": bool(r.plot_loss_quartiles),
         }
+        if input_form is not None:
+            v["NetTrainInputForm"] = input_form
         lazy = {}
         if final_net is not None:
             lazy["FinalNet"] = final_net
@@ -126,6 +132,10 @@ class NetTrainResults(WLSerializable):
         name = ALIASES.get(prop, prop)
         if name in PLOTS:
             return self._plot(name)
+        if name == "FinalPlots":
+            from wlbridge.run_properties import final_plots
+
+            return final_plots(self._values, bool(self._values.get("$PlotLossQuartiles")))
         if name in self._values:
             return self._values[name]
         if name in self._lazy:
@@ -201,7 +211,8 @@ def _to_wl(v: Any) -> Any:
 def check_property(prop: Any) -> None:
     """``NetTrain::invntrspec`` unless ``prop`` is All, a property name or a list of them."""
     known = (set(PUBLIC) | set(HIDDEN) | set(ALIASES) | set(PLOTS)
-             | {"All", "Properties", "FinalNet", "TrainingNet"})
+             | {"All", "Properties", "FinalNet", "TrainingNet", "FinalPlots",
+                "NetTrainInputForm"})
     items = prop if isinstance(prop, list | tuple) else [prop]
     for p in items:
         if not isinstance(p, str) or p not in known:

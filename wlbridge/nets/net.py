@@ -32,7 +32,11 @@ from wlbridge.nets.writeback import net_to_wl
 class Net(WLSerializable):
     """A Wolfram net: ``Net(text_or_expr_or_Net, seed=None)``; see the module docstring."""
 
-    def __init__(self, net: Any, *, seed: int | None = None) -> None:
+    def __init__(self, net: Any, *, seed: int | None = None,
+                 input_types: dict[str, TensorType] | None = None,
+                 output_types: dict[str, TensorType] | None = None) -> None:
+        """``input_types``/``output_types``: what training data say of open ports (see
+        `wlbridge.data_shapes`); they join the declared ports in shape inference."""
         if isinstance(net, Net):
             net = net.to_wl()
         elif isinstance(net, str):
@@ -41,7 +45,7 @@ class Net(WLSerializable):
             net = parse(net)
         self.expr = net
         self.spec: NetSpec = to_net_spec(net)
-        self.module = _build(self.spec, seed)
+        self.module = _build(self.spec, seed, input_types, output_types)
 
     @classmethod
     def from_module(cls, expr: Any, module: Any, spec: NetSpec | None = None) -> Net:
@@ -183,7 +187,8 @@ class Net(WLSerializable):
         return arr
 
 
-def _build(spec: NetSpec, seed: int | None) -> Any:
+def _build(spec: NetSpec, seed: int | None, input_types: dict[str, TensorType] | None = None,
+           output_types: dict[str, TensorType] | None = None) -> Any:
     """Build the engine module; with a seed the initial arrays are reproducible and the global
     random state is left untouched."""
     import torch
@@ -191,10 +196,10 @@ def _build(spec: NetSpec, seed: int | None) -> Any:
     from engine import graph
 
     if seed is None:
-        return graph.build(spec)
+        return graph.build(spec, input_types, output_types=output_types)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return graph.build(spec)
+        return graph.build(spec, input_types, output_types=output_types)
 
 
 def _length_map(t: TensorType, lens: Any) -> dict[int, Any]:
@@ -212,6 +217,10 @@ def _encoder_batch(enc: EncoderSpec, x: Any) -> bool:
         return not isinstance(x, bool)
     if enc.kind == "Scalar":
         return isinstance(x, (list, tuple, np.ndarray))
+    if enc.kind == "Image":  # one file, PIL image or {h, w}/{h, w, c} array; else a batch
+        if isinstance(x, np.ndarray):
+            return x.ndim == 4 or (x.ndim == 3 and x.shape[-1] not in (1, 3, 4))
+        return isinstance(x, (list, tuple))
     # Class: a label, unless it is a list whose elements are labels
     if isinstance(x, (list, tuple)) and not (isinstance(x, Hashable) and x in enc.labels):
         return True

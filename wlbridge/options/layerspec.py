@@ -7,21 +7,38 @@ path ``(node key, ..., array name)``; the first matching rule wins, reference §
 * a string ``"key"`` -> ``"key"`` (a node key or an array name such as ``"Weights"``);
 * an integer position ``n`` -> ``"#n"`` (``"#-1"`` = last node): the engine resolves positions
   against the container's node order, since a NetGraph's keys need not be ``"1", "2", ...``;
-* ``All`` -> ``"*"`` (any one key); ``All`` as the whole spec -> ``()`` (every array).
+* ``All`` -> ``"*"`` (any one key); ``All`` as the whole spec -> ``()`` (every array);
+* the pattern ``_`` as the whole spec -> ``()`` too: with first-match-wins it is "every other
+  array", so ``{"layer" -> 1, _ -> None}`` trains "layer" alone (the documentation's
+  transfer-learning idiom; ``_ -> 0`` freezes everything not named before it).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from wlbridge.options.exprs import as_rule, fail, is_int, is_list, is_number, is_sym, show
+from wlbridge.options.exprs import (
+    as_rule,
+    fail,
+    head_name,
+    is_int,
+    is_list,
+    is_number,
+    is_sym,
+    show,
+)
 
 Path = tuple[str, ...]
 
 
+def is_blank(x: Any) -> bool:
+    """True for the pattern ``_`` (``Blank[]``), which matches any layer."""
+    return head_name(x) == "Blank" and not x.args
+
+
 def layer_path(spec: Any, option: str) -> Path:
     """One layer spec -> a path prefix (see the module docstring for the encoding)."""
-    if is_sym(spec, "All"):
+    if is_sym(spec, "All") or is_blank(spec):
         return ()
     items = spec if is_list(spec) else (spec,)
     path = []

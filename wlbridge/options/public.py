@@ -449,9 +449,10 @@ def _checkpoint(spec: Any) -> dict[str, Any]:
 
 
 def normalise_measurements(v: Any) -> tuple[Any, ...] | None:
-    """Automatic -> None; None -> (); a name, ``<|"Measurement" -> name|>`` or a list of these
-    -> a tuple. Names outside `engine.measurements.NAMES` (and NetPort specs, functions,
-    other sub-options) are refused with ``netinvopt`` naming them and the supported names."""
+    """Automatic -> None; None -> (); a spec or a list of specs -> a tuple. A spec is a name,
+    ``{"Accuracy", k}`` / ``{"FScore", b}``, or ``<|"Measurement" -> ..., "Port" -> ...,
+    "Key" -> ..., "ClassAveraging" -> ...|>`` (`engine.measurements.parse_item`); anything
+    else (NetPort specs, functions) is refused with ``netinvopt`` naming it."""
     from engine.errors import EngineError
     from engine.measurements import measurement_names
 
@@ -459,19 +460,28 @@ def normalise_measurements(v: Any) -> tuple[Any, ...] | None:
         return None
     if is_sym(v, "None") or v is None or (is_list(v) and len(v) == 0):
         return ()
-    items = tuple(v) if is_list(v) else (v,)
+    items = (v,) if _parametrised(v) or not is_list(v) else tuple(v)
+    out = []
     for item in items:
-        if not isinstance(item, (str, dict)):
+        if isinstance(item, dict):
+            item = {key_name(k): (tuple(x) if is_list(x) else x) for k, x in item.items()}
+        elif _parametrised(item):
+            item = tuple(item)
+        elif not isinstance(item, str):
             raise fail("netinvopt", f"{show(item)} is not a valid TrainingProgressMeasurements "
-                       "spec here; use a measurement name, <|\"Measurement\" -> name|>, a list "
-                       "of these, or None.")
+                       "spec here; use a measurement name, {\"Accuracy\", k}, "
+                       "<|\"Measurement\" -> name, ...|>, a list of these, or None.")
         try:
-            measurement_names([{key_name(k): x for k, x in item.items()}
-                               if isinstance(item, dict) else item])
+            measurement_names([item])
         except EngineError as exc:
             raise fail("netinvopt", f"TrainingProgressMeasurements: {exc.text}") from None
-    return tuple({key_name(k): x for k, x in item.items()} if isinstance(item, dict) else item
-                 for item in items)
+        out.append(item)
+    return tuple(out)
+
+
+def _parametrised(v: Any) -> bool:
+    """``{"Accuracy", 3}``: a name with a number, one spec rather than a list of two."""
+    return is_list(v) and len(v) == 2 and isinstance(v[0], str) and is_number(v[1])
 
 
 # ---------------------------------------------------------------------------------------------
