@@ -25,6 +25,12 @@ from engine.columns import Columns
 from engine.devices import torch_device
 from engine.errors import EngineError
 from engine.events import Events
+from engine.generated import (
+    GeneratedBatches,
+    GeneratedData,
+    prepare_generated,
+    prepare_generated_validation,
+)
 from engine.intervals import Trigger, normalise
 from engine.loop_checkpoints import final_checkpoints
 from engine.loop_info import LazyInfo, progress_info
@@ -92,7 +98,9 @@ class Run:
         self.precision.prepare(self.module)
         self.module.train()
         encoders = encoders or {}
-        self.cols = Columns(data, self.module, encoders, self.device, self.dtype, config)
+        gen = data if isinstance(data, GeneratedData) else None  # NetTrain[net, f]
+        self.cols = Columns(gen.first if gen else data, self.module, encoders, self.device,
+                            self.dtype, config)
         self.val_cols = None
         if isinstance(config.validation_set, Dataset):
             if len(config.validation_set) == 0:
@@ -104,12 +112,16 @@ class Run:
         self.resume_state = load_state(config.resume_from, self.device) \
             if config.resume_from else None
         lengths = self.cols.lengths()
-        bs = config.batch_size or (32 if lengths else 64)
+        bs = gen.batch_size if gen else config.batch_size or (32 if lengths else 64)
         self.batch_size = bs = max(1, min(bs, self.cols.n))
         self.events.emit("Trainer", lambda: ("ToNetTrainerStarted", bs, self.context(),
                                             setup.DTYPE_CODES[self.dtype],
                                             config.method.name))
-        setup.prepare_batches(self, lengths)
+        if gen:
+            prepare_generated(self, gen, encoders)
+        else:
+            setup.prepare_batches(self, lengths)
+        prepare_generated_validation(self, encoders)
         setup.prepare_arrays(self)
         if dist is not None:
             dist.attach(self)  # DistributedDataParallel: every batch calls the wrapper
@@ -259,7 +271,8 @@ class Run:
             learning_rate_multipliers=dict(self.multipliers), permutation=self.train_perm,
             max_training_rounds=max_rounds, plot_loss_quartiles=cfg.plot_loss_quartiles)
         cols, module, bs = self.cols, self.module, self.batch_size  # not the whole run
-        self.result.example_losses = lambda: example_losses(module, cols, bs)
+        if not isinstance(self.batches, GeneratedBatches):  # a generator: noexloss
+            self.result.example_losses = lambda: example_losses(module, cols, bs)
 
     def _prepare_periodic(self) -> None:
         """Triggers (§9.6), the measurements, checkpoints, stopping, listeners, the step."""

@@ -202,7 +202,9 @@ def plan_encoding(
     cols = dict(dataset_columns)
     n = len(next(iter(cols.values()))) if cols else 0
     enabled = pre_encoding_enabled(config)
-    budget = memory_bound() if memory_limit is None else int(memory_limit)
+    # the bound is read only when something may be kept (a generated batch, encoded per
+    # batch, asks for a plan every batch)
+    budget = 0 if not enabled else memory_bound() if memory_limit is None else int(memory_limit)
     plan = EncodingPlan({}, {}, {}, enabled, n)
     for port, col in cols.items():
         if len(col) != n:

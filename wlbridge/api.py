@@ -37,8 +37,10 @@ def net_train(net: Any, data: Any, prop: Any = "TrainedNet", options: Any = None
 def _net_train(net: Any, data: Any, prop: Any, options: Any, opts: dict[str, Any]) -> Any:
     import torch
 
+    from engine.generated import GeneratedData
     from engine.loop import train
     from engine.spec import Dataset
+    from wlbridge.generators import first_batch, generated_data, generator_spec
     from wlbridge.nets import Net
 
     if isinstance(prop, list | tuple) and len(prop) == 0:
@@ -54,18 +56,24 @@ def _net_train(net: Any, data: Any, prop: Any, options: Any, opts: dict[str, Any
 
         net = parse(net)
     given_net, given_data = net, data
-    data = _generated(data, net, config)
+    gen = generator_spec(data)
+    bs = config.batch_size or 64
+    if gen is not None:  # NetTrain[net, f]: batch 1 now (it fixes open shapes), then per batch
+        data = first_batch(gen[0], bs, _port_names(net))
     data = load(data)
     user_net = _net_for_data(net, data, config)
     expr, spec = user_net.expr, user_net.spec
     _resolve_layer_rules(config, user_net)
     training = _training_module(user_net, config)
     ports = _PortView(training, spec)
-    dataset = to_dataset(data, ports)
-    if config.validation_set is not None and not isinstance(config.validation_set,
-                                                            float | Dataset):
-        config.validation_set = to_dataset(config.validation_set, ports,
-                                           what="validation data")
+    dataset = generated_data(gen[0], gen[1], bs, ports, data) if gen is not None \
+        else to_dataset(data, ports)
+    vs = config.validation_set
+    if vs is not None and not isinstance(vs, float | Dataset | GeneratedData):
+        vgen = generator_spec(vs)
+        config.validation_set = to_dataset(vs, ports, what="validation data") if vgen is None \
+            else generated_data(vgen[0], vgen[1], bs, ports,
+                                first_batch(vgen[0], bs, list(ports.input_types), True), True)
     reporter = _reporter(config)
     module = user_net.module
 
@@ -100,19 +108,14 @@ def _net_train(net: Any, data: Any, prop: Any, options: Any, opts: dict[str, Any
     return results[prop]
 
 
-def _generated(data: Any, net: Any, config: Any) -> Any:
-    """Generator data (`wlbridge.generators`) as one round of columns; other data as given."""
-    from wlbridge.generators import generate, generator_spec
-
-    gen = generator_spec(data)
-    if gen is None:
-        return data
+def _port_names(net: Any) -> list[str]:
+    """The training ports of a net not yet built: its inputs, then one target per output."""
     from engine.wiring import HEADS, wire
     from wlbridge.nets import to_net_spec
 
     spec = to_net_spec(net)
     w = wire(spec, (HEADS.get(spec.kind, spec.kind),))
-    return generate(gen[0], config.batch_size or 64, gen[1], [*w.inputs, *w.outputs])
+    return [*w.inputs, *w.outputs]
 
 
 def _net_for_data(net: Any, data: Any, config: Any) -> Any:

@@ -171,9 +171,9 @@ def to_dataset(data: Any, net: NetSpec | Any, *, what: str = "training data") ->
     return Dataset(out)
 
 
-def raw_columns(data: Any, ports: list[str]) -> dict[str, Any]:
+def raw_columns(data: Any, ports: list[str], what: str = "training data") -> dict[str, Any]:
     """The data's columns by port name, not yet checked (for shape inference from data)."""
-    return _columns(load(data), ports, "training data")
+    return _columns(load(data), ports, what)
 
 
 def _columns(data: Any, ports: list[str], what: str) -> dict[str, Any]:

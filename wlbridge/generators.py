@@ -1,19 +1,26 @@
 """Generator data: ``NetTrain[net, f]`` with a Python function producing the batches.
 
-``f`` is called as NetTrain calls it, with an association (a dict) ``{"BatchSize": n, "Round":
-r, "Batch": b, "AbsoluteBatch": b}``, and returns one batch in any data form `wlbridge.data`
+``f`` is called as NetTrain calls it, once per batch while training runs, with an association
+(a mapping) whose "BatchSize", "Round", "Batch" and "AbsoluteBatch" are those of the batch it
+is to make (the other §9.11 progress keys, e.g. "Net" or "BatchLossList", are there too,
+computed when read), and returns exactly BatchSize examples in any data form `wlbridge.data`
 accepts (a list of ``input -> output`` rules or ``(x, y)`` pairs, a dict of columns, arrays).
-``(f, {"RoundLength": m})`` (Wolfram ``{f, "RoundLength" -> m}``) asks for m examples per
-round; the default is one batch. From the terminal, DATA ``pkg.mod:function`` names ``f``.
+So a generator that augments or synthesises data gives fresh data every batch and round.
+``(f, {"RoundLength": m})`` (Wolfram ``{f, "RoundLength" -> m}``) makes a round
+``ceil(m / BatchSize)`` batches; the default is one batch. From the terminal, DATA
+``pkg.mod:function`` names ``f``; ``ValidationSet -> {f, "RoundLength" -> m}`` calls ``f``
+afresh for each validation pass.
 
-Limitation (the loop takes a fixed `engine.spec.Dataset`): the calls for one round are made
-before training and their examples are reused in every round, so ``"Round"`` is always 1.
+Batch 1 is made before training (NetTrain checks the first batch up front; here it also gives
+the open port shapes; its association has only the four keys above) and is trained first, so
+each batch is asked for once; the loop asks for every later batch in its "gen" phase
+(`engine.generated`). A function that fails, returns a wrong form or a batch of another
+size or shape stops training with one ``NetTrain::invgenout`` message naming the batch.
 """
 
 from __future__ import annotations
 
 import importlib
-import math
 import re
 from typing import Any
 
@@ -68,28 +75,55 @@ def generator_spec(data: Any) -> tuple[Any, int | None] | None:
     return None
 
 
-def generate(fn: Any, batch_size: int, round_length: int | None, ports: list[str]) -> dict[str, Any]:
-    """One round of batches from ``fn``, as columns by port name."""
+def first_batch(fn: Any, batch_size: int, ports: list[str], validation: bool = False) -> Any:
+    """Batch 1, called before training (the open port shapes come from it), as raw columns."""
     from wlbridge.data import raw_columns
 
-    calls = max(1, math.ceil((round_length or batch_size) / batch_size))
-    columns: dict[str, list[Any]] = {}
-    for b in range(1, calls + 1):
-        info = {"BatchSize": batch_size, "Round": 1, "Batch": b, "AbsoluteBatch": b}
-        try:
-            batch = fn(info)
-        except WLMessage:
-            raise
-        except Exception as err:  # the user's function failed: say where, not a traceback
-            raise _err(f"the generator failed on batch {b}: {type(err).__name__}: {err}.") from None
-        if batch is None:
-            raise _err(f"the generator returned nothing for batch {b}.")
-        cols = raw_columns(batch, ports)
-        for port, col in cols.items():
-            columns.setdefault(port, []).extend(list(col))
-    if round_length is not None:
-        columns = {p: c[:round_length] for p, c in columns.items()}
-    return {p: _stack(c) for p, c in columns.items()}
+    info = {"BatchSize": batch_size, "Round": 1, "Batch": 1,
+            "AbsoluteBatch": 0 if validation else 1}
+    name = _name(info, validation)
+    cols = raw_columns(call(fn, info, name), ports, _what(name))
+    return {p: _stack(list(c)) for p, c in cols.items()}
+
+
+def generated_data(fn: Any, round_length: int | None, batch_size: int, ports: Any,
+                   first: Any, validation: bool = False) -> Any:
+    """The engine's `GeneratedData` for ``fn``: ``first`` (batch 1's raw columns) checked
+    against the training ports, and the maker of every later batch."""
+    from engine.generated import GeneratedData, batches_per_round
+    from wlbridge.data import to_dataset
+
+    def make(info: Any) -> Any:
+        name = _name(info, validation)
+        return to_dataset(call(fn, info, name), ports, what=_what(name))
+
+    first_ds = to_dataset(first, ports, what=_what(_name({"Batch": 1, "AbsoluteBatch": 1,
+                                                          "Round": 1}, validation)))
+    return GeneratedData(make, batch_size, batches_per_round(round_length, batch_size),
+                         first_ds)
+
+
+def call(fn: Any, info: Any, name: str) -> Any:
+    """``fn(info)``; a failure or no value is ``NetTrain::invgenout`` naming the batch."""
+    try:
+        batch = fn(info)
+    except WLMessage:
+        raise
+    except Exception as err:  # the user's function failed: say where, not a traceback
+        raise _err(f"the generator failed on {name}: {type(err).__name__}: {err}.") from None
+    if batch is None:
+        raise _err(f"the generator returned nothing for {name}.")
+    return batch
+
+
+def _name(info: Any, validation: bool) -> str:
+    from engine.generated import batch_name
+
+    return batch_name(info, validation)
+
+
+def _what(name: str) -> str:
+    return f"output of the generator for {name}"
 
 
 def _stack(col: list[Any]) -> Any:
