@@ -195,10 +195,23 @@ def current(config: Any) -> Distributed | None:
         torch.cuda.set_device(device)
     timeout = float(os.environ.get("WLBRIDGE_DIST_TIMEOUT", DEFAULT_TIMEOUT))
     if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(
-            backend, rank=rank, world_size=world,
-            timeout=datetime.timedelta(seconds=timeout))
+        span = datetime.timedelta(seconds=timeout)
+        torch.distributed.init_process_group(backend, rank=rank, world_size=world,
+                                             timeout=span, store=_attempt_store(world, span))
     return Distributed(rank, world, local, device, backend)
+
+
+def _attempt_store(world: int, timeout: datetime.timedelta) -> Any:
+    """The elastic agent's store, its keys prefixed by the restart count, so a restarted
+    group never reads the addresses its dead predecessors left there; None (the default
+    env:// rendezvous) when the agent keeps no store for its workers."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() != "true":
+        return None
+    dist = torch.distributed
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                          False, timeout)
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return dist.PrefixStore(f"wlbridge/attempt_{attempt}/", store)
 
 
 def restart_state(config: Any) -> str | None:

@@ -198,3 +198,20 @@ def test_a_killed_process_ends_the_run_and_a_relaunch_resumes(reference, tmp_pat
     assert reason == "MaxTrainingRounds" and len(losses) == 12 * BPR
     np.testing.assert_allclose(losses, reference[12][0], rtol=1e-4, atol=1e-5)
     assert_same_weights(net, reference[12][1], 1e-4)
+
+
+@pytest.mark.slow
+def test_the_launcher_restarts_from_the_checkpoint(reference, tmp_path):
+    """With restarts allowed (WLBRIDGE_MAX_RESTARTS, torchrun --max-restarts), the elastic
+    agent restarts both processes after a kill and they continue from the newest
+    checkpoint's training state: the finished run is the uninterrupted one."""
+    folder = tmp_path / "ck"
+    run = train(options('{"CPU", 2}', 12, folder), tmp_path / "a.wxf",
+                env={**ENV, "WLBRIDGE_MAX_RESTARTS": "1"})
+    victim = _worker(run, 1)
+    _first_state(folder)
+    victim.kill()
+    losses, net, reason, _ = finished(run, tmp_path / "a.wxf")
+    assert reason == "MaxTrainingRounds" and len(losses) == 12 * BPR
+    np.testing.assert_allclose(losses, reference[12][0], rtol=1e-4, atol=1e-5)
+    assert_same_weights(net, reference[12][1], 1e-4)
