@@ -67,8 +67,9 @@ def catching_stop_signals(restore: bool = True) -> Iterator[StopSignals | None]:
     """Handle SIGINT and SIGTERM with a `StopSignals` for the duration; yields it, or the
     outer one when already installed, or None off the main thread (signals go elsewhere).
 
-    ``restore=False`` (a command about to exit) leaves the handler in place afterwards, in
-    the "finishing" phase, so a late signal cannot turn a finished run into a killed one."""
+    ``restore=False`` (a command about to exit) ignores both signals afterwards, so a late
+    signal cannot turn a finished run into a killed one, not even while the interpreter shuts
+    down (when Python would reset a handler of its own to the default, killing)."""
     global _ACTIVE
     if _ACTIVE is not None:
         yield _ACTIVE
@@ -89,3 +90,6 @@ def catching_stop_signals(restore: bool = True) -> Iterator[StopSignals | None]:
         if restore:
             for s, h in old.items():
                 signal.signal(s, h if h is not None else signal.SIG_DFL)
+        else:  # Python's finalisation puts a Python handler back to SIG_DFL, never SIG_IGN
+            for s in SIGNALS:
+                signal.signal(s, signal.SIG_IGN)

@@ -29,6 +29,9 @@ def _small_thread_pool():
     except ImportError:  # pragma: no cover
         yield
         return
+    from engine.threads import default_threads
+
+    default_threads()  # torch's own count, noted before it is changed here (ThreadPolicy)
     torch.set_num_threads(1)
     yield
 
