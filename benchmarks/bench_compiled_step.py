@@ -13,7 +13,7 @@ Two workloads, each three ways, side by side in one run:
 measured after warm-up (rounds 2.., from RoundComplete callbacks); compile time is the sum of
 the step's CompiledStepCompile entries (first call of each shape), reported apart.
 
-    python benchmarks/bench_compiled_step.py [--rounds 6] [--backend inductor|aot_eager]
+    python benchmarks/bench_compiled_step.py [--rounds 20] [--backend inductor|aot_eager]
         [--only mlp|lstm] [--threads 1]
 
 inductor's C++ build takes about a minute per graph on a small CPU; aot_eager checks the
@@ -133,7 +133,8 @@ def wlbridge_run(net: str, data, batch: int, rounds: int, compiled: bool,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--rounds", type=int, default=20,
+                    help="rounds; throughput is measured over rounds 2.. (short runs are noise)")
     ap.add_argument("--backend", default="inductor")
     ap.add_argument("--only", choices=["mlp", "lstm"])
     ap.add_argument("--threads", type=int, default=1,
