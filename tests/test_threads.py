@@ -325,6 +325,30 @@ def test_net_train_option_sets_the_count_for_the_run():
         torch.set_num_threads(before)
 
 
+def test_adaptive_policy_governs_the_training_loop(two_threads):
+    """"ThreadPolicy" -> "Adaptive" through net_train: the loop runs inside the governor, which
+    starts at one thread, and every later count the batches see is one it logged on the Backend
+    channel (MXNetLogging) as ("torch.set_num_threads", n, why); the caller's count is back
+    afterwards."""
+    from wolframclient.language import wl
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(400, 4)).astype(np.float32), rng.normal(size=(400, 3))
+    seen: list[int] = []
+    bag = wlbridge.Bag()
+    wlbridge.net_train(NET, (x, y), BatchSize=8, MaxTrainingRounds=3,
+                       TrainingProgressReporting=None,
+                       TrainingProgressFunction=(lambda a: seen.append(torch.get_num_threads()),
+                                                 wl.Rule("Interval", wl.Quantity(1, "Batches"))),
+                       InternalOptions=(wl.Rule("ThreadPolicy", "Adaptive"),
+                                        wl.Rule("MXNetLogging", bag)))
+    notes = [e[1] for e in bag if isinstance(e[1], tuple) and e[1][:1] == ("torch.set_num_threads",)]
+    assert len(seen) == 150 and seen[0] == 1  # a callback per batch; the governor starts low
+    assert set(seen) <= {1, *(n[1] for n in notes)}
+    assert all(n[1] in (1, two_threads) and isinstance(n[2], str) for n in notes)
+    assert torch.get_num_threads() == two_threads
+
+
 CLI_CHECK = textwrap.dedent("""
     import json, os, sys
     import engine.threads as t
