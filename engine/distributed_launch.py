@@ -45,8 +45,10 @@ def failure_text(err: object, nprocs: int) -> str:
     failures = getattr(err, "failures", {}) or {}
     if not failures:
         return f"a training process of {nprocs} failed; training ended."
-    # the process that died first (a signal rather than the peers that then lost it)
-    rank, f = min(failures.items(), key=lambda kv: (kv[1].exitcode >= 0, kv[1].timestamp))
+    # the process that died first (a signal rather than the peers that then lost it; a survivor
+    # that lost its peer may end in SIGABRT from gloo's teardown, so that is not the cause)
+    rank, f = min(failures.items(), key=lambda kv: (
+        kv[1].exitcode >= 0 or kv[1].exitcode == -signal.SIGABRT, kv[1].timestamp))
     code = f.exitcode
     how = f"was killed by {signal.Signals(-code).name}" if code < 0 and \
         -code in signal.valid_signals() else f"exited with code {code}"
