@@ -13,7 +13,7 @@ __all__ = ["check"]
 
 #: Modules training needs, with the pip name that provides each.
 _NEEDED = (("torch", "torch"), ("numpy", "numpy"), ("wolframclient", "wolframclient"),
-           ("lark", "lark"))
+           ("psutil", "psutil"))
 
 
 def _version(dist: str) -> str:

@@ -20,7 +20,7 @@ sessionSpec[path_String] := <|"System" -> "Python", "Executable" -> path|>;
 sessionSpec[a_Association] := Join[<|"System" -> "Python"|>, a];
 sessionSpec[_] := $Failed;
 
-$requiredModules = {"numpy", "torch", "wolframclient", "lark", "wlbridge"};
+$requiredModules = {"numpy", "torch", "wolframclient", "psutil", "wlbridge"};
 
 (* The modules the session cannot import, found without importing them (no side effects). *)
 missingModules[s_] := ExternalEvaluate[s, <|"Command" -> "lambda ms: [m for m in ms \
