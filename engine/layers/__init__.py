@@ -148,7 +148,7 @@ def register(
 
 _MODULES = ("elementwise", "basic", "conv", "norm", "structure", "loss", "recurrent", "sequence",
             "arrange", "constant", "attention", "function", "deconv", "padding", "pointwise", "resize",
-            "norm_options", "aggregation_extra", "operators", "fold",
+            "aggregation_extra", "operators", "fold",
             "loss_extra", "interleaving", "recurrent_dropout")
 _loaded = False
 

@@ -23,6 +23,12 @@ from engine.layers.base import (
     removed,
     resolve_levels,
 )
+from engine.layers.norm_options import (
+    OPTION_NAMES,
+    NormOptions,
+    normalize_with_options,
+    read_options,
+)
 from engine.spec import LayerSpec, LengthVar, TensorType
 
 
@@ -92,10 +98,14 @@ class NormalizationLayer(SimpleLayer):
         self._dims = [a + 1 for a in agg_axes]
         self._view: tuple[int, ...] = ()
         self.epsilon = epsilon
+        self.options: NormOptions | None = None  # "GroupNumber", Method -> "RMS", "Unbiased"
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
-        var, mean = torch.var_mean(x, self._dims, correction=0, keepdim=True)
-        y = (x - mean) * torch.rsqrt(var + self.epsilon)
+        if self.options is None:
+            var, mean = torch.var_mean(x, self._dims, correction=0, keepdim=True)
+            y = (x - mean) * torch.rsqrt(var + self.epsilon)
+        else:
+            y = normalize_with_options(x, self._dims, self.options, self.epsilon)
         if self.Scaling is not None:
             y = y * self.Scaling.reshape(self._view)
         if self.Biases is not None:
@@ -106,7 +116,7 @@ class NormalizationLayer(SimpleLayer):
 @register("NormalizationLayer")
 def build_normalization(spec: LayerSpec, in_types: dict[str, TensorType], path: tuple[str, ...]):
     args = check_args(spec, {"AggregationLevels", "ScalingLevels", "Epsilon", "Scaling",
-                             "Biases"}, path)
+                             "Biases", *OPTION_NAMES}, path)
     t = real_input(in_types, "Input", path, min_rank=1)
     rank = len(t.dims)
     agg = resolve_levels(args.get("AggregationLevels", slice(2, None)), rank, path,
@@ -128,4 +138,5 @@ def build_normalization(spec: LayerSpec, in_types: dict[str, TensorType], path: 
                            biases=not removed(spec, "Biases"))
     m._view = (1, *(d if isinstance(d, int) and i in scale_axes else 1
                     for i, d in enumerate(t.dims)))
+    m.options = read_options(args, t.dims, agg, path)
     return m, {"Output": TensorType(t.dims)}
