@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import ROOT
+from conftest import ROOT
 
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 

@@ -22,7 +22,7 @@ import torch
 import wlbridge
 from engine import threads
 from engine.threads import ThreadGovernor, governed_threads, ladder, resolve_policy
-from tests.conftest import ROOT
+from conftest import ROOT
 
 # ---------------------------------------------------------------------------------------------
 # The rule, on simulated batch times
