@@ -10,7 +10,6 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT
 
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"

@@ -18,11 +18,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 
 import wlbridge
 from engine import threads
 from engine.threads import ThreadGovernor, governed_threads, ladder, resolve_policy
-from conftest import ROOT
 
 # ---------------------------------------------------------------------------------------------
 # The rule, on simulated batch times
