@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import shared_dir
 from syntax_corpus import KNOWN_DIVERGENCES, OPERATOR_CORPUS
 from wolframclient.language.expression import WLFunction, WLSymbol
 
@@ -27,17 +28,10 @@ from wlbridge.syntax import WLSyntaxError, fullform, parse
 from wlbridge.syntax.lexer import OP, tokenize
 from wlbridge.syntax.optable import INFIX, POSTFIX, PREFIX
 
-
-def _harness() -> Path | None:
-    shared = os.environ.get("WLBRIDGE_SHARED")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
-    folder = root / "tools" / "wlharness"
-    return folder if (folder / "wl_oracle.py").exists() else None
-
-
-_folder = _harness()
-if _folder is None:
+_shared = shared_dir()
+if _shared is None:
     pytest.skip("wlharness (shared/tools/wlharness) not found", allow_module_level=True)
+_folder = _shared / "tools" / "wlharness"
 os.environ.setdefault("MATHICS_CHARACTER_ENCODING", "ASCII")
 mathics = pytest.importorskip("mathics")
 sys.path.insert(0, str(_folder))

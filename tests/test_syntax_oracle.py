@@ -6,24 +6,17 @@ import math
 import os
 import random
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import shared_dir
 from syntax_corpus import BAD_INPUTS, CORPUS, KNOWN_DIVERGENCES, ORACLE_SKIP
 
 from wlbridge.syntax import WLSyntaxError, fullform, parse, to_text
 
-
-def _harness() -> Path | None:
-    shared = os.environ.get("WLBRIDGE_SHARED")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
-    folder = root / "tools" / "wlharness"
-    return folder if (folder / "wl_oracle.py").exists() else None
-
-
-_folder = _harness()
-if _folder is None:
+_shared = shared_dir()
+if _shared is None:
     pytest.skip("wlharness (shared/tools/wlharness) not found", allow_module_level=True)
+_folder = _shared / "tools" / "wlharness"
 os.environ.setdefault("MATHICS_CHARACTER_ENCODING", "ASCII")
 pytest.importorskip("mathics")
 sys.path.insert(0, str(_folder))
